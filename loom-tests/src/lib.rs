@@ -1,0 +1,1 @@
+//! Loom models for fusebox live in `tests/`; run them with `run.sh`.

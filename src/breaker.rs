@@ -1,0 +1,638 @@
+//! `CircuitBreaker`: admission, verdicts, transitions and snapshots.
+//!
+//! Everything a breaker does is a load of the state word, a decision, and a
+//! CAS. "What happens on a failure" is [`CircuitBreaker::closed_verdict`].
+//!
+//! # Orderings
+//!
+//! * `word` (the packed [`Word`]) is written only by CAS. Transitions use
+//!   `AcqRel` so the winner sees everything before the state it replaced and
+//!   publishes its own writes (the new era) to whoever loads the new state
+//!   with `Acquire`. Probe-count CASes in HALF_OPEN use the same orderings.
+//! * `stamp` ([`Stamp`]: when the current state began) is written after the
+//!   transition by the winner, or by the first reader that finds it still
+//!   tagged with an older generation (helping: no thread waits for another).
+//!   It only moves forward in generation order, by CAS, so a stalled thread
+//!   cannot overwrite a newer state's stamp. `AcqRel`/`Acquire`.
+//! * `era` (the generation of the latest CLOSED state) is moved forward by
+//!   CAS after a transition into or out of CLOSED; it labels window buckets
+//!   and the consecutive-failure word so that closing clears both (R6).
+//!   Readers in CLOSED use the state word's own generation instead.
+//! * `consecutive` (`era_low (16) | count (48)`) is changed by CAS; a success
+//!   writes it only when it is non-zero, so healthy traffic only reads it.
+//!   `Relaxed` suffices: it feeds a decision that is re-validated by the CAS
+//!   on `word`.
+//!
+//! A verdict is *current* if the state word still carries the generation its
+//! permit was admitted in when the verdict is applied; only current verdicts
+//! touch the window, the consecutive count or the state (R9). Every verdict
+//! reaches the totals (R11).
+
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::clock::BreakerClock;
+use crate::config::{Builder, Config};
+use crate::error::{Name, Rejected};
+use crate::events::{emit, Reason, StateChange};
+use crate::permit::Permit;
+use crate::policy;
+use crate::snapshot::Snapshot;
+use crate::state::{Stamp, State, Word, GEN_BITS, GEN_MASK};
+use crate::sync::{AtomicU64, Ordering};
+use crate::window::{Outcome, Window};
+
+const CONSEC_COUNT_BITS: u32 = 48;
+const CONSEC_COUNT_MASK: u64 = (1 << CONSEC_COUNT_BITS) - 1;
+
+/// The words every call reads and only transitions write.
+struct Core {
+    /// The packed [`Word`].
+    word: AtomicU64,
+    /// The packed [`Stamp`] of the current state.
+    stamp: AtomicU64,
+    /// Generation of the latest CLOSED state.
+    era: AtomicU64,
+}
+
+/// A lock-free circuit breaker. Share it by reference or in an `Arc`.
+///
+/// ```
+/// use std::time::Duration;
+/// use fusebox::{quanta::Clock, CircuitBreaker, State};
+///
+/// let (clock, mock) = Clock::mock();
+/// let cb = CircuitBreaker::builder("payments")
+///     .consecutive_failure_threshold(2)
+///     .open_duration(Duration::from_secs(5))
+///     .half_open_max_calls(1)
+///     .clock(clock)
+///     .build()?;
+///
+/// let _ = cb.call(|| Err::<(), _>("boom"));
+/// let _ = cb.call(|| Err::<(), _>("boom"));
+/// assert_eq!(cb.state(), State::Open);
+///
+/// mock.increment(Duration::from_secs(5));
+/// assert_eq!(cb.state(), State::HalfOpen);
+/// assert_eq!(cb.call(|| Ok::<_, ()>(42)).unwrap(), 42);
+/// assert_eq!(cb.state(), State::Closed);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+pub struct CircuitBreaker {
+    /// Read by every call; padded so the consecutive-failure writes on the
+    /// failure path do not invalidate it.
+    core: CachePadded<Core>,
+    /// Written on failures (and the first success after one).
+    consecutive: CachePadded<AtomicU64>,
+    window: Window,
+    clock: BreakerClock,
+    name: StdArc<str>,
+    config: Config,
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name)
+            .field("word", &self.load())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CircuitBreaker {
+    /// A builder with every setting at its default (SPEC §2).
+    pub fn builder(name: impl Into<String>) -> Builder {
+        Builder::new(name)
+    }
+
+    /// A breaker with every setting at its default. Infallible.
+    pub fn new(name: impl Into<String>) -> CircuitBreaker {
+        match Builder::new(name).validate() {
+            Ok(config) => CircuitBreaker::from_config(config),
+            // The defaults are valid; this arm is unreachable.
+            Err(e) => unreachable!("default configuration rejected: {e}"),
+        }
+    }
+
+    pub(crate) fn from_config(config: Config) -> CircuitBreaker {
+        let clock = BreakerClock::new(config.clock.clone(), config.clock_mode);
+        let window = Window::new(config.stripes, config.window_buckets, config.bucket_nanos);
+        CircuitBreaker {
+            core: CachePadded::new(Core {
+                word: AtomicU64::new(Word::INITIAL.pack()),
+                stamp: AtomicU64::new(Stamp::new(0, 0).pack()),
+                era: AtomicU64::new(0),
+            }),
+            consecutive: CachePadded::new(AtomicU64::new(0)),
+            window,
+            clock,
+            name: StdArc::from(config.name.as_str()),
+            config,
+        }
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `half_open_max_calls` as configured.
+    pub fn half_open_max_calls(&self) -> u32 {
+        self.config.half_open_max_calls
+    }
+
+    /// `open_duration` as configured.
+    pub fn open_duration(&self) -> Duration {
+        self.config.open_duration
+    }
+
+    /// The current state. Makes a transition that has fallen due with time
+    /// (R4: OPEN → HALF_OPEN; R8: resolving HALF_OPEN) before answering.
+    pub fn state(&self) -> State {
+        let w = self.load();
+        if w.state == State::Closed {
+            return State::Closed;
+        }
+        self.settle(w, self.clock.now()).state
+    }
+
+    /// Approximate bytes this breaker owns: the struct plus its window.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.window.heap_bytes() + self.name.len()
+    }
+
+    // ---- admission -------------------------------------------------------
+
+    /// Asks to make one call. `Ok` carries a [`Permit`] to report the
+    /// outcome with; `Err` says why not and when to retry.
+    ///
+    /// In CLOSED this is a single load. In OPEN it reads the clock and, once
+    /// `open_duration` has elapsed, moves to HALF_OPEN and admits this
+    /// request as the first probe (R4). In HALF_OPEN it takes one of
+    /// `half_open_max_calls` probe slots, or refuses (R5).
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] when OPEN, or HALF_OPEN with every probe slot taken.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        let w = self.load();
+        if w.state == State::Closed {
+            return Ok(Permit::new(self, w.gen, false));
+        }
+        self.acquire_slow(w)
+    }
+
+    #[cold]
+    fn acquire_slow(&self, w: Word) -> Result<Permit<'_>, Rejected> {
+        let now = self.clock.now();
+        let mut w = w;
+        loop {
+            match w.state {
+                State::Closed => return Ok(Permit::new(self, w.gen, false)),
+                State::Open => {
+                    let elapsed = self.stamp_for(w, now).elapsed(now);
+                    if elapsed < self.config.open_nanos {
+                        let left = Duration::from_nanos(self.config.open_nanos - elapsed);
+                        return Err(self.reject(Rejected::open(Name::new(&self.name), left)));
+                    }
+                    // R4: this request moves the breaker and is its first probe.
+                    let to = Word {
+                        inflight: 1,
+                        ..w.enter(State::HalfOpen)
+                    };
+                    if self.transition(w, to, now, Reason::OpenDurationElapsed) {
+                        return Ok(Permit::new(self, to.gen, true));
+                    }
+                    w = self.load();
+                }
+                State::HalfOpen => {
+                    if let Some(next) = self.resolve_reset_timeout(w, now) {
+                        w = next;
+                        continue;
+                    }
+                    if w.inflight >= self.config.half_open_max_calls {
+                        return Err(self.reject(Rejected::half_open(
+                            Name::new(&self.name),
+                            self.config.half_open_max_calls,
+                        )));
+                    }
+                    let to = Word {
+                        inflight: w.inflight + 1,
+                        ..w
+                    };
+                    match self.cas(w, to) {
+                        Ok(()) => return Ok(Permit::new(self, w.gen, true)),
+                        Err(actual) => w = actual,
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn reject(&self, rejected: Rejected) -> Rejected {
+        self.window.count_rejected();
+        tracing::debug!(breaker = &*self.name, %rejected, "request rejected");
+        rejected
+    }
+
+    /// Seed-style admission: `true` admits one call, which the caller must
+    /// follow with [`on_success`](Self::on_success) or
+    /// [`on_failure`](Self::on_failure). In HALF_OPEN it takes a probe slot.
+    /// A `false` counts as a rejection.
+    pub fn allow_request(&self) -> bool {
+        match self.try_acquire() {
+            Ok(permit) => {
+                permit.forget();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Seed-style success, a verdict of the *current* generation: in CLOSED
+    /// it resets the consecutive count; in HALF_OPEN it releases a probe slot
+    /// as a success (if one is taken); in OPEN it only reaches the totals.
+    pub fn on_success(&self) {
+        self.unpaired_verdict(Outcome::Success);
+    }
+
+    /// Seed-style failure, a verdict of the current generation: in CLOSED it
+    /// may trip (R1, R2); in HALF_OPEN it reopens (R7); in OPEN it only
+    /// reaches the totals.
+    pub fn on_failure(&self) {
+        self.unpaired_verdict(Outcome::Failure);
+    }
+
+    fn unpaired_verdict(&self, outcome: Outcome) {
+        let w = self.load();
+        match w.state {
+            State::Closed => self.closed_verdict(w.gen, outcome),
+            State::HalfOpen => self.probe_verdict(w.gen, outcome),
+            State::Open => self.window.count_total(outcome),
+        }
+    }
+
+    // ---- verdicts --------------------------------------------------------
+
+    /// A permit's verdict.
+    #[inline]
+    pub(crate) fn verdict(&self, gen: u32, probe: bool, outcome: Outcome) {
+        if probe {
+            self.probe_verdict(gen, outcome);
+        } else {
+            self.closed_verdict(gen, outcome);
+        }
+    }
+
+    /// A verdict on a call admitted in CLOSED generation `gen`.
+    #[inline]
+    fn closed_verdict(&self, gen: u32, outcome: Outcome) {
+        let w = self.load();
+        if w.state != State::Closed || w.gen != gen {
+            // R9: stale. Totals only.
+            self.window.count_total(outcome);
+            return;
+        }
+        let now = self.clock.now();
+        let epoch = self.window.epoch(now);
+        let failures = self.note(gen, epoch, outcome);
+        if let Some(failures) = failures {
+            self.evaluate_trip(w, failures, epoch, now);
+        }
+    }
+
+    /// R1 then R2, after a current failure brought the count to `failures`.
+    #[cold]
+    fn evaluate_trip(&self, w: Word, failures: u64, epoch: u64, now: u64) {
+        let c = &self.config;
+        let trip =
+            policy::consecutive_trips(failures, c.consecutive_failure_threshold).or_else(|| {
+                let counts = self.window.counts(epoch, w.gen as u8);
+                policy::error_rate_trips(
+                    counts.failures,
+                    counts.calls(),
+                    c.min_calls_for_error_rate,
+                    c.error_threshold_percentage,
+                )
+            });
+        if let Some(trip) = trip {
+            // One CAS from exactly the CLOSED generation the failure belongs
+            // to: a racing failure or a stale one cannot trip twice (R10).
+            let _ = self.transition(w, w.enter(State::Open), now, trip.into());
+        }
+    }
+
+    /// Records a current verdict of `era` in the window and the consecutive
+    /// count. Returns the consecutive failures after a failure.
+    #[inline]
+    fn note(&self, era: u32, epoch: u64, outcome: Outcome) -> Option<u64> {
+        self.window.record(epoch, era as u8, outcome);
+        let tag = u64::from(era as u16) << CONSEC_COUNT_BITS;
+        let c = &self.consecutive;
+        match outcome {
+            Outcome::Success => {
+                let cur = c.load(Ordering::Relaxed);
+                if cur & CONSEC_COUNT_MASK != 0 && !consec_newer(cur, era) {
+                    // One attempt: if a failure raced in, it is ordered after us.
+                    let _ = c.compare_exchange(cur, tag, Ordering::Relaxed, Ordering::Relaxed);
+                }
+                None
+            }
+            Outcome::Failure => {
+                let mut cur = c.load(Ordering::Relaxed);
+                loop {
+                    let next = if cur & !CONSEC_COUNT_MASK == tag {
+                        cur + u64::from(cur & CONSEC_COUNT_MASK < CONSEC_COUNT_MASK)
+                    } else if consec_newer(cur, era) {
+                        return None; // a newer era: this verdict is stale
+                    } else {
+                        tag | 1
+                    };
+                    match c.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                        Ok(_) => return Some(next & CONSEC_COUNT_MASK),
+                        Err(actual) => cur = actual,
+                    }
+                }
+            }
+        }
+    }
+
+    /// A verdict on a probe admitted in HALF_OPEN generation `gen`.
+    fn probe_verdict(&self, gen: u32, outcome: Outcome) {
+        let max = self.config.half_open_max_calls;
+        let mut w = self.load();
+        loop {
+            if w.state != State::HalfOpen || w.gen != gen || w.inflight == 0 {
+                self.window.count_total(outcome);
+                return;
+            }
+            let era = self.era();
+            let now = self.clock.now();
+            let (to, reason) = match outcome {
+                Outcome::Failure => (w.enter(State::Open), Some(Reason::ProbeFailed)),
+                Outcome::Success if policy::probes_close(w.successes + 1, max) => (
+                    w.enter(State::Closed),
+                    Some(Reason::ProbesSucceeded {
+                        successes: w.successes + 1,
+                    }),
+                ),
+                Outcome::Success => (
+                    Word {
+                        inflight: w.inflight - 1,
+                        successes: w.successes + 1,
+                        ..w
+                    },
+                    None,
+                ),
+            };
+            let won = match reason {
+                Some(reason) => self.transition(w, to, now, reason),
+                None => self.cas(w, to).is_ok(),
+            };
+            if won {
+                let _ = self.note(era, self.window.epoch(now), outcome);
+                return;
+            }
+            w = self.load();
+        }
+    }
+
+    /// A permit dropped without a verdict: frees its probe slot (if still
+    /// current). Counts neither way.
+    pub(crate) fn release(&self, gen: u32, probe: bool) {
+        if !probe {
+            return;
+        }
+        let mut w = self.load();
+        while w.state == State::HalfOpen && w.gen == gen && w.inflight > 0 {
+            let to = Word {
+                inflight: w.inflight - 1,
+                ..w
+            };
+            match self.cas(w, to) {
+                Ok(()) => return,
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    // ---- transitions -----------------------------------------------------
+
+    #[inline]
+    pub(crate) fn load(&self) -> Word {
+        Word::unpack(self.core.word.load(Ordering::Acquire))
+    }
+
+    #[inline]
+    fn cas(&self, from: Word, to: Word) -> Result<(), Word> {
+        self.core
+            .word
+            .compare_exchange(from.pack(), to.pack(), Ordering::AcqRel, Ordering::Acquire)
+            .map(drop)
+            .map_err(Word::unpack)
+    }
+
+    /// Makes `from → to` with one CAS. The winner alone stamps the new state,
+    /// moves the era, logs and calls the listener (R10).
+    fn transition(&self, from: Word, to: Word, now: u64, reason: Reason) -> bool {
+        if self.cas(from, to).is_err() {
+            return false;
+        }
+        self.stamp_for(to, now);
+        if to.state == State::Closed {
+            self.advance_era(to.gen);
+        }
+        let change = StateChange {
+            name: &self.name,
+            from: from.state,
+            to: to.state,
+            reason,
+            generation: to.gen,
+        };
+        emit(&change, self.config.listener.as_ref());
+        true
+    }
+
+    /// The stamp of `w`'s state, writing `(w.gen, now)` first if the stamp
+    /// still belongs to an older generation.
+    fn stamp_for(&self, w: Word, now: u64) -> Stamp {
+        let stamp = &self.core.stamp;
+        let mut cur = Stamp::unpack(stamp.load(Ordering::Acquire));
+        loop {
+            if cur.belongs_to(w.gen) {
+                return cur;
+            }
+            if (cur.gen_low.wrapping_sub(w.gen as u8) as i8) > 0 {
+                // The stamp is newer than `w`: our word is stale. Elapsed
+                // time for a stale word is reported as zero; the caller's
+                // CAS will fail and retry with the new word.
+                return Stamp::new(w.gen, now);
+            }
+            let next = Stamp::new(w.gen, now);
+            match stamp.compare_exchange(
+                cur.pack(),
+                next.pack(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return next,
+                Err(actual) => cur = Stamp::unpack(actual),
+            }
+        }
+    }
+
+    /// Moves `era` forward to `gen` (serial-number order on 22 bits).
+    fn advance_era(&self, gen: u32) {
+        let era = &self.core.era;
+        let mut cur = era.load(Ordering::Acquire);
+        while gen_newer(gen, cur as u32) {
+            match era.compare_exchange_weak(
+                cur,
+                u64::from(gen),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    #[inline]
+    fn era(&self) -> u32 {
+        self.core.era.load(Ordering::Acquire) as u32
+    }
+
+    /// The era window readers should use in state `w`.
+    fn era_of(&self, w: Word) -> u32 {
+        if w.state == State::Closed {
+            w.gen
+        } else {
+            self.era()
+        }
+    }
+
+    /// R8: if HALF_OPEN `w` has outlived `reset_timeout`, resolves it and
+    /// returns the new word; `None` if it has not.
+    fn resolve_reset_timeout(&self, w: Word, now: u64) -> Option<Word> {
+        if self.stamp_for(w, now).elapsed(now) < self.config.reset_nanos {
+            return None;
+        }
+        let to = if policy::reset_timeout_closes(w.successes) {
+            w.enter(State::Closed)
+        } else {
+            w.enter(State::Open)
+        };
+        let reason = Reason::ResetTimeout {
+            successes: w.successes,
+        };
+        self.transition(w, to, now, reason);
+        Some(self.load())
+    }
+
+    /// Makes every transition that has fallen due with time and returns the
+    /// resulting word (used by `state()` and `snapshot()`).
+    fn settle(&self, mut w: Word, now: u64) -> Word {
+        loop {
+            match w.state {
+                State::Closed => return w,
+                State::Open => {
+                    if self.stamp_for(w, now).elapsed(now) < self.config.open_nanos {
+                        return w;
+                    }
+                    self.transition(
+                        w,
+                        w.enter(State::HalfOpen),
+                        now,
+                        Reason::OpenDurationElapsed,
+                    );
+                    w = self.load();
+                }
+                State::HalfOpen => match self.resolve_reset_timeout(w, now) {
+                    Some(next) => w = next,
+                    None => return w,
+                },
+            }
+        }
+    }
+
+    // ---- observation -----------------------------------------------------
+
+    /// A consistent-enough picture for dashboards: state (after any transition
+    /// due with time), window figures, exact totals. O(stripes × buckets).
+    pub fn snapshot(&self) -> Snapshot {
+        let now = self.clock.now();
+        let w = self.settle(self.load(), now);
+        let elapsed = self.stamp_for(w, now).elapsed(now);
+        let era = self.era_of(w);
+        let counts = self.window.counts(self.window.epoch(now), era as u8);
+        let consec = self.consecutive.load(Ordering::Relaxed);
+        let consecutive_failures = if consec >> CONSEC_COUNT_BITS == u64::from(era as u16) {
+            consec & CONSEC_COUNT_MASK
+        } else {
+            0
+        };
+        let totals = self.window.totals();
+        Snapshot {
+            name: self.name.to_string(),
+            state: w.state,
+            error_rate: policy::error_rate(counts.failures, counts.calls()),
+            recent_calls: counts.calls(),
+            consecutive_failures,
+            total_calls: totals.successes + totals.failures,
+            total_successes: totals.successes,
+            total_failures: totals.failures,
+            total_rejected: totals.rejected,
+            state_duration: Duration::from_nanos(elapsed),
+            open_remaining: (w.state == State::Open)
+                .then(|| Duration::from_nanos(self.config.open_nanos.saturating_sub(elapsed))),
+            half_open_calls: if w.state == State::HalfOpen {
+                w.inflight
+            } else {
+                0
+            },
+            half_open_max_calls: self.config.half_open_max_calls,
+        }
+    }
+}
+
+/// `a` is a later generation than `b` (serial-number order on 22 bits).
+#[inline]
+fn gen_newer(a: u32, b: u32) -> bool {
+    let d = a.wrapping_sub(b) & GEN_MASK;
+    d != 0 && d < 1 << (GEN_BITS - 1)
+}
+
+/// The consecutive word belongs to an era later than `era`.
+#[inline]
+fn consec_newer(word: u64, era: u32) -> bool {
+    let tag = (word >> CONSEC_COUNT_BITS) as u16;
+    (tag.wrapping_sub(era as u16) as i16) > 0
+}
+
+#[cfg(all(test, not(fusebox_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_order_wraps() {
+        assert!(gen_newer(1, 0));
+        assert!(!gen_newer(0, 0));
+        assert!(!gen_newer(0, 1));
+        assert!(gen_newer(0, GEN_MASK));
+    }
+
+    #[test]
+    fn breaker_is_send_sync_and_small() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<CircuitBreaker>();
+        let cb = CircuitBreaker::builder("m").stripes(2).build().unwrap();
+        assert!(cb.memory_bytes() <= 4096, "{}", cb.memory_bytes());
+    }
+}

@@ -1,0 +1,107 @@
+//! The closure and future wrappers: `call`, `call_with_fallback`,
+//! `call_async`.
+
+use std::future::Future;
+
+use crate::breaker::CircuitBreaker;
+use crate::error::{CallError, Rejected};
+
+impl CircuitBreaker {
+    /// Runs `f` if the breaker admits it; `Ok` counts as a success, `Err` as
+    /// a failure. A panic in `f` counts as a failure, frees the permit and
+    /// keeps unwinding.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Rejected`] if refused (`f` did not run),
+    /// [`CallError::Failed`] with `f`'s error.
+    ///
+    /// ```
+    /// use fusebox::{CallError, CircuitBreaker};
+    ///
+    /// let cb = CircuitBreaker::builder("api").consecutive_failure_threshold(1).build()?;
+    /// assert_eq!(cb.call(|| Ok::<_, &str>(7)).unwrap(), 7);
+    /// assert!(matches!(cb.call(|| Err::<u8, _>("down")), Err(CallError::Failed("down"))));
+    /// assert!(matches!(cb.call(|| Ok::<_, &str>(7)), Err(CallError::Rejected(_))));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn call<T, E, F>(&self, f: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        match f() {
+            Ok(value) => {
+                permit.success();
+                Ok(value)
+            }
+            Err(e) => {
+                permit.failure();
+                Err(CallError::Failed(e))
+            }
+        }
+    }
+
+    /// Like [`call`](Self::call), but a rejection runs `fallback` instead and
+    /// returns `Ok(fallback(rejected))`. An admitted call's own `Err` is
+    /// returned as is (and counted as a failure).
+    ///
+    /// # Errors
+    ///
+    /// `f`'s own error when it ran and failed.
+    ///
+    /// ```
+    /// use fusebox::CircuitBreaker;
+    ///
+    /// let cb = CircuitBreaker::builder("prices").consecutive_failure_threshold(1).build()?;
+    /// assert_eq!(cb.call_with_fallback(|| Err::<u32, _>("down"), |_| 0), Err("down"));
+    /// assert_eq!(cb.call_with_fallback(|| Ok::<u32, &str>(9), |_rejected| 0), Ok(0));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn call_with_fallback<T, E, F, G>(&self, f: F, fallback: G) -> Result<T, E>
+    where
+        F: FnOnce() -> Result<T, E>,
+        G: FnOnce(Rejected) -> T,
+    {
+        match self.call(f) {
+            Ok(value) => Ok(value),
+            Err(CallError::Failed(e)) => Err(e),
+            Err(CallError::Rejected(rejected)) => Ok(fallback(rejected)),
+        }
+    }
+
+    /// Awaits `fut` if the breaker admits it, with the same rules as
+    /// [`call`](Self::call). Runtime-agnostic: no executor, timer or lock
+    /// is used, and nothing is boxed.
+    ///
+    /// The permit is taken when the returned future is first polled, not
+    /// when `call_async` is called.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future before it completes drops the permit
+    /// without a verdict: the call counts neither way and a half-open probe
+    /// slot is freed. A panic while polling `fut` counts as a failure.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Rejected`] if refused (`fut` is dropped unpolled),
+    /// [`CallError::Failed`] with `fut`'s error.
+    pub async fn call_async<T, E, F>(&self, fut: F) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        match fut.await {
+            Ok(value) => {
+                permit.success();
+                Ok(value)
+            }
+            Err(e) => {
+                permit.failure();
+                Err(CallError::Failed(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! `Builder` in, validated `Config` out (SPEC §2).
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::breaker::CircuitBreaker;
+use crate::clock::{duration_nanos, ClockMode};
+use crate::events::{Listener, StateChange};
+use crate::state::MAX_PROBES;
+
+/// Default `error_threshold_percentage`.
+pub const DEFAULT_ERROR_THRESHOLD_PERCENTAGE: f64 = 50.0;
+/// Default `consecutive_failure_threshold`.
+pub const DEFAULT_CONSECUTIVE_FAILURE_THRESHOLD: u32 = 10;
+/// Default `open_duration` (300 s).
+pub const DEFAULT_OPEN_DURATION: Duration = Duration::from_secs(300);
+/// Default `half_open_max_calls`.
+pub const DEFAULT_HALF_OPEN_MAX_CALLS: u32 = 3;
+/// Default `reset_timeout` (60 s).
+pub const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `monitoring_window` (60 s).
+pub const DEFAULT_MONITORING_WINDOW: Duration = Duration::from_secs(60);
+/// Default `min_calls_for_error_rate`.
+pub const DEFAULT_MIN_CALLS_FOR_ERROR_RATE: u32 = 10;
+/// Default `window_buckets`.
+pub const DEFAULT_WINDOW_BUCKETS: u32 = 10;
+/// The largest `window_buckets`.
+pub const MAX_WINDOW_BUCKETS: u32 = 1000;
+/// The narrowest bucket `monitoring_window / window_buckets` may give.
+pub const MIN_BUCKET_WIDTH: Duration = Duration::from_millis(1);
+
+/// The most counter stripes a breaker allocates.
+pub(crate) const MAX_STRIPES: usize = 64;
+
+/// Configures and builds a [`CircuitBreaker`]. Every setter is optional.
+///
+/// ```
+/// use std::time::Duration;
+/// use fusebox::CircuitBreaker;
+///
+/// let cb = CircuitBreaker::builder("api")
+///     .consecutive_failure_threshold(3)
+///     .open_duration(Duration::from_secs(30))
+///     .build()?;
+/// assert_eq!(cb.name(), "api");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[must_use = "a builder does nothing until `build()` is called"]
+#[derive(Clone)]
+pub struct Builder {
+    pub(crate) name: String,
+    error_threshold_percentage: f64,
+    consecutive_failure_threshold: u32,
+    open_duration: Duration,
+    half_open_max_calls: u32,
+    reset_timeout: Duration,
+    monitoring_window: Duration,
+    min_calls_for_error_rate: u32,
+    window_buckets: u32,
+    clock: Option<quanta::Clock>,
+    clock_mode: ClockMode,
+    stripes: Option<usize>,
+    listener: Option<Listener>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field(
+                "error_threshold_percentage",
+                &self.error_threshold_percentage,
+            )
+            .field(
+                "consecutive_failure_threshold",
+                &self.consecutive_failure_threshold,
+            )
+            .field("open_duration", &self.open_duration)
+            .field("half_open_max_calls", &self.half_open_max_calls)
+            .field("reset_timeout", &self.reset_timeout)
+            .field("monitoring_window", &self.monitoring_window)
+            .field("min_calls_for_error_rate", &self.min_calls_for_error_rate)
+            .field("window_buckets", &self.window_buckets)
+            .field("clock_mode", &self.clock_mode)
+            .field("listener", &self.listener.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    pub(crate) fn new(name: impl Into<String>) -> Builder {
+        Builder {
+            name: name.into(),
+            error_threshold_percentage: DEFAULT_ERROR_THRESHOLD_PERCENTAGE,
+            consecutive_failure_threshold: DEFAULT_CONSECUTIVE_FAILURE_THRESHOLD,
+            open_duration: DEFAULT_OPEN_DURATION,
+            half_open_max_calls: DEFAULT_HALF_OPEN_MAX_CALLS,
+            reset_timeout: DEFAULT_RESET_TIMEOUT,
+            monitoring_window: DEFAULT_MONITORING_WINDOW,
+            min_calls_for_error_rate: DEFAULT_MIN_CALLS_FOR_ERROR_RATE,
+            window_buckets: DEFAULT_WINDOW_BUCKETS,
+            clock: None,
+            clock_mode: ClockMode::Precise,
+            stripes: None,
+            listener: None,
+        }
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Open when the window's failure percentage is at least this (R2).
+    /// Valid: finite, `0 < p <= 100`. Default 50.
+    pub fn error_threshold_percentage(mut self, percent: f64) -> Self {
+        self.error_threshold_percentage = percent;
+        self
+    }
+
+    /// Open when this many failures follow each other (R1). Valid: `>= 1`.
+    /// Default 10.
+    pub fn consecutive_failure_threshold(mut self, failures: u32) -> Self {
+        self.consecutive_failure_threshold = failures;
+        self
+    }
+
+    /// How long the breaker stays OPEN before it lets probes through (R4).
+    /// Valid: `> 0`. Default 300 s.
+    pub fn open_duration(mut self, duration: Duration) -> Self {
+        self.open_duration = duration;
+        self
+    }
+
+    /// The most probes in flight in HALF_OPEN, and the successes that close
+    /// it (R5, R6). Valid: `1..=1_048_575`. Default 3.
+    pub fn half_open_max_calls(mut self, calls: u32) -> Self {
+        self.half_open_max_calls = calls;
+        self
+    }
+
+    /// How long HALF_OPEN may last before the next request resolves it (R8).
+    /// Valid: `> 0`. Default 60 s.
+    pub fn reset_timeout(mut self, duration: Duration) -> Self {
+        self.reset_timeout = duration;
+        self
+    }
+
+    /// The length of the sliding window the error rate is measured over.
+    /// Valid: `> 0`. Default 60 s.
+    pub fn monitoring_window(mut self, duration: Duration) -> Self {
+        self.monitoring_window = duration;
+        self
+    }
+
+    /// The fewest calls in the window before the error rate can trip (R2).
+    /// Valid: `>= 1`. Default 10.
+    pub fn min_calls_for_error_rate(mut self, calls: u32) -> Self {
+        self.min_calls_for_error_rate = calls;
+        self
+    }
+
+    /// How many time buckets the window is divided into. Valid: `1..=1000`
+    /// with `monitoring_window / window_buckets >= 1 ms`. Default 10.
+    pub fn window_buckets(mut self, buckets: u32) -> Self {
+        self.window_buckets = buckets;
+        self
+    }
+
+    /// The clock to read; any `quanta::Clock`, including `Clock::mock()`.
+    /// Default: one process-wide `quanta::Clock::new()`, calibrated once.
+    pub fn clock(mut self, clock: quanta::Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How the hot path reads the clock; see [`ClockMode`]. Default
+    /// [`ClockMode::Precise`].
+    pub fn clock_mode(mut self, mode: ClockMode) -> Self {
+        self.clock_mode = mode;
+        self
+    }
+
+    /// Calls `listener` once for every state change, from the thread that
+    /// made it, after the change is visible (R10). Keep it short: it runs on
+    /// the request path of the call that caused the transition.
+    pub fn on_state_change<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(&StateChange<'_>) + Send + Sync + 'static,
+    {
+        self.listener = Some(std::sync::Arc::new(listener));
+        self
+    }
+
+    /// The number of counter stripes (rounded up to a power of two, at most
+    /// 64). Default: the available parallelism rounded up. Exposed for tests,
+    /// model checking and benchmarks.
+    #[doc(hidden)]
+    pub fn stripes(mut self, stripes: usize) -> Self {
+        self.stripes = Some(stripes);
+        self
+    }
+
+    /// Validates the settings and builds the breaker.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first setting outside SPEC §2's valid
+    /// range, with the value given.
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+        let config = self.validate()?;
+        Ok(CircuitBreaker::from_config(config))
+    }
+
+    pub(crate) fn validate(self) -> Result<Config, ConfigError> {
+        let p = self.error_threshold_percentage;
+        if !(p.is_finite() && p > 0.0 && p <= 100.0) {
+            return Err(ConfigError::new(
+                "error_threshold_percentage",
+                "must be in (0, 100]",
+                format!("{p}"),
+            ));
+        }
+        if self.consecutive_failure_threshold == 0 {
+            return Err(ConfigError::new(
+                "consecutive_failure_threshold",
+                "must be >= 1",
+                "0".into(),
+            ));
+        }
+        positive("open_duration", self.open_duration)?;
+        if self.half_open_max_calls == 0 || self.half_open_max_calls > MAX_PROBES {
+            return Err(ConfigError::new(
+                "half_open_max_calls",
+                "must be in 1..=1048575",
+                self.half_open_max_calls.to_string(),
+            ));
+        }
+        positive("reset_timeout", self.reset_timeout)?;
+        positive("monitoring_window", self.monitoring_window)?;
+        if self.min_calls_for_error_rate == 0 {
+            return Err(ConfigError::new(
+                "min_calls_for_error_rate",
+                "must be >= 1",
+                "0".into(),
+            ));
+        }
+        let buckets = self.window_buckets;
+        if buckets == 0 || buckets > MAX_WINDOW_BUCKETS {
+            return Err(ConfigError::new(
+                "window_buckets",
+                "must be in 1..=1000",
+                buckets.to_string(),
+            ));
+        }
+        if self.monitoring_window / buckets < MIN_BUCKET_WIDTH {
+            return Err(ConfigError::new(
+                "window_buckets",
+                "must leave each bucket (monitoring_window / window_buckets) at least 1ms",
+                format!("{buckets} (monitoring_window {:?})", self.monitoring_window),
+            ));
+        }
+        let stripes = self
+            .stripes
+            .unwrap_or_else(default_stripes)
+            .clamp(1, MAX_STRIPES)
+            .next_power_of_two();
+        let window_nanos = duration_nanos(self.monitoring_window);
+        Ok(Config {
+            name: self.name,
+            error_threshold_percentage: p,
+            consecutive_failure_threshold: self.consecutive_failure_threshold,
+            open_duration: self.open_duration,
+            open_nanos: duration_nanos(self.open_duration),
+            half_open_max_calls: self.half_open_max_calls,
+            reset_timeout: self.reset_timeout,
+            reset_nanos: duration_nanos(self.reset_timeout),
+            monitoring_window: self.monitoring_window,
+            // Round up so that B buckets always cover the whole window.
+            bucket_nanos: window_nanos.div_ceil(u64::from(buckets)),
+            min_calls_for_error_rate: self.min_calls_for_error_rate,
+            window_buckets: buckets,
+            clock: self.clock.unwrap_or_else(default_clock),
+            clock_mode: self.clock_mode,
+            stripes,
+            listener: self.listener,
+        })
+    }
+}
+
+fn positive(setting: &'static str, d: Duration) -> Result<(), ConfigError> {
+    if d.is_zero() {
+        Err(ConfigError::new(setting, "must be > 0", "0s".into()))
+    } else {
+        Ok(())
+    }
+}
+
+fn default_stripes() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get())
+}
+
+/// One calibrated clock for the process: `Clock::new()` calibrates the TSC on
+/// first use, so every breaker clones this one.
+fn default_clock() -> quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new).clone()
+}
+
+/// The validated, immutable configuration of one breaker.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) name: String,
+    pub(crate) error_threshold_percentage: f64,
+    pub(crate) consecutive_failure_threshold: u32,
+    pub(crate) open_duration: Duration,
+    pub(crate) open_nanos: u64,
+    pub(crate) half_open_max_calls: u32,
+    pub(crate) reset_timeout: Duration,
+    pub(crate) reset_nanos: u64,
+    pub(crate) monitoring_window: Duration,
+    pub(crate) bucket_nanos: u64,
+    pub(crate) min_calls_for_error_rate: u32,
+    pub(crate) window_buckets: u32,
+    pub(crate) clock: quanta::Clock,
+    pub(crate) clock_mode: ClockMode,
+    pub(crate) stripes: usize,
+    pub(crate) listener: Option<Listener>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "error_threshold_percentage",
+                &self.error_threshold_percentage,
+            )
+            .field(
+                "consecutive_failure_threshold",
+                &self.consecutive_failure_threshold,
+            )
+            .field("open_duration", &self.open_duration)
+            .field("half_open_max_calls", &self.half_open_max_calls)
+            .field("reset_timeout", &self.reset_timeout)
+            .field("monitoring_window", &self.monitoring_window)
+            .field("min_calls_for_error_rate", &self.min_calls_for_error_rate)
+            .field("window_buckets", &self.window_buckets)
+            .field("clock_mode", &self.clock_mode)
+            .field("stripes", &self.stripes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting outside its valid range (SPEC §2). Its message names the setting
+/// and the value, e.g. `error_threshold_percentage must be in (0, 100], got NaN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    setting: &'static str,
+    rule: &'static str,
+    value: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, rule: &'static str, value: String) -> Self {
+        ConfigError {
+            setting,
+            rule,
+            value,
+        }
+    }
+
+    /// The builder setting that was rejected, e.g. `"half_open_max_calls"`.
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+
+    /// The rejected value as text.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}, got {}", self.setting, self.rule, self.value)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(b: Builder) -> ConfigError {
+        b.validate().expect_err("must be rejected")
+    }
+
+    #[test]
+    fn defaults_match_the_spec_table() {
+        let c = Builder::new("d").validate().unwrap();
+        assert_eq!(c.error_threshold_percentage, 50.0);
+        assert_eq!(c.consecutive_failure_threshold, 10);
+        assert_eq!(c.open_duration, Duration::from_secs(300));
+        assert_eq!(c.half_open_max_calls, 3);
+        assert_eq!(c.reset_timeout, Duration::from_secs(60));
+        assert_eq!(c.monitoring_window, Duration::from_secs(60));
+        assert_eq!(c.min_calls_for_error_rate, 10);
+        assert_eq!(c.window_buckets, 10);
+        assert_eq!(c.bucket_nanos, 6_000_000_000);
+        assert!(c.stripes.is_power_of_two() && c.stripes <= MAX_STRIPES);
+    }
+
+    #[test]
+    fn every_invalid_value_names_setting_and_value() {
+        let b = || Builder::new("x");
+        let e = err(b().error_threshold_percentage(f64::NAN));
+        assert_eq!(
+            e.to_string(),
+            "error_threshold_percentage must be in (0, 100], got NaN"
+        );
+        for p in [0.0, -1.0, 100.5, f64::INFINITY] {
+            assert_eq!(
+                err(b().error_threshold_percentage(p)).setting(),
+                "error_threshold_percentage"
+            );
+        }
+        let cases = [
+            (
+                b().consecutive_failure_threshold(0),
+                "consecutive_failure_threshold",
+                "0",
+            ),
+            (b().open_duration(Duration::ZERO), "open_duration", "0s"),
+            (b().half_open_max_calls(0), "half_open_max_calls", "0"),
+            (
+                b().half_open_max_calls(MAX_PROBES + 1),
+                "half_open_max_calls",
+                "1048576",
+            ),
+            (b().reset_timeout(Duration::ZERO), "reset_timeout", "0s"),
+            (
+                b().monitoring_window(Duration::ZERO),
+                "monitoring_window",
+                "0s",
+            ),
+            (
+                b().min_calls_for_error_rate(0),
+                "min_calls_for_error_rate",
+                "0",
+            ),
+            (b().window_buckets(0), "window_buckets", "0"),
+            (b().window_buckets(1001), "window_buckets", "1001"),
+        ];
+        for (builder, setting, value) in cases {
+            let e = err(builder);
+            assert_eq!(e.setting(), setting);
+            assert!(e.value().starts_with(value), "{e}");
+            assert!(e.to_string().starts_with(setting), "{e}");
+            assert!(e.to_string().contains(value), "{e}");
+        }
+    }
+
+    #[test]
+    fn buckets_narrower_than_a_millisecond_are_rejected() {
+        let e = err(Builder::new("x")
+            .monitoring_window(Duration::from_millis(10))
+            .window_buckets(11));
+        assert_eq!(e.setting(), "window_buckets");
+        assert!(Builder::new("x")
+            .monitoring_window(Duration::from_millis(10))
+            .window_buckets(10)
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
+    fn extreme_valid_values_build() {
+        let c = Builder::new("x")
+            .error_threshold_percentage(100.0)
+            .open_duration(Duration::MAX)
+            .reset_timeout(Duration::from_nanos(1))
+            .monitoring_window(Duration::MAX)
+            .window_buckets(1000)
+            .half_open_max_calls(MAX_PROBES)
+            .validate()
+            .unwrap();
+        assert_eq!(c.open_nanos, u64::MAX);
+        assert!(c.bucket_nanos > 0);
+    }
+}

@@ -1,0 +1,168 @@
+//! Transition events: the `tracing` records and the optional listener.
+//!
+//! Only the thread whose CAS made a transition calls [`emit`], so each
+//! transition is logged once and reaches the listener once (R10). Nothing
+//! here runs on a call that makes no transition.
+
+use std::fmt;
+
+use crate::policy::Trip;
+use crate::state::State;
+
+/// A state-change listener (see `Builder::on_state_change`).
+pub(crate) type Listener = std::sync::Arc<dyn Fn(&StateChange<'_>) + Send + Sync>;
+
+/// Why a transition happened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum Reason {
+    /// R1: `failures` consecutive failures reached `threshold`.
+    ConsecutiveFailures {
+        /// Failures in a row.
+        failures: u64,
+        /// The configured threshold.
+        threshold: u32,
+    },
+    /// R2: the window's error rate reached the threshold.
+    ErrorRate {
+        /// Failure percentage over the window.
+        rate: f64,
+        /// Failed calls in the window.
+        failures: u64,
+        /// Calls in the window.
+        calls: u64,
+        /// The configured threshold, in percent.
+        threshold: f64,
+    },
+    /// R4: `open_duration` elapsed and a request or query arrived.
+    OpenDurationElapsed,
+    /// R6: this many probes succeeded.
+    ProbesSucceeded {
+        /// Probe successes (= `half_open_max_calls`).
+        successes: u32,
+    },
+    /// R7: a probe failed.
+    ProbeFailed,
+    /// R8: `reset_timeout` ran out in HALF_OPEN with this many successes
+    /// (closes with at least one, reopens with none).
+    ResetTimeout {
+        /// Probe successes in the half-open period.
+        successes: u32,
+    },
+}
+
+impl From<Trip> for Reason {
+    fn from(t: Trip) -> Reason {
+        match t {
+            Trip::Consecutive {
+                failures,
+                threshold,
+            } => Reason::ConsecutiveFailures {
+                failures,
+                threshold,
+            },
+            Trip::ErrorRate {
+                failures,
+                calls,
+                rate,
+                threshold,
+            } => Reason::ErrorRate {
+                rate,
+                failures,
+                calls,
+                threshold,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Reason::ConsecutiveFailures {
+                failures,
+                threshold,
+            } => fmt::Display::fmt(
+                &Trip::Consecutive {
+                    failures,
+                    threshold,
+                },
+                f,
+            ),
+            Reason::ErrorRate {
+                rate,
+                failures,
+                calls,
+                threshold,
+            } => fmt::Display::fmt(
+                &Trip::ErrorRate {
+                    failures,
+                    calls,
+                    rate,
+                    threshold,
+                },
+                f,
+            ),
+            Reason::OpenDurationElapsed => f.write_str("open duration elapsed"),
+            Reason::ProbesSucceeded { successes } => {
+                write!(f, "{successes} half-open probes succeeded")
+            }
+            Reason::ProbeFailed => f.write_str("a half-open probe failed"),
+            Reason::ResetTimeout { successes } => write!(
+                f,
+                "reset timeout ran out in half-open with {successes} probe successes"
+            ),
+        }
+    }
+}
+
+/// One state change, as the listener sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct StateChange<'a> {
+    /// The breaker's name.
+    pub name: &'a str,
+    /// The state before.
+    pub from: State,
+    /// The state after.
+    pub to: State,
+    /// Why.
+    pub reason: Reason,
+    /// The generation the new state has (wraps at 2^22).
+    pub generation: u32,
+}
+
+/// Logs a transition and calls the listener. Called by the CAS winner only.
+pub(crate) fn emit(change: &StateChange<'_>, listener: Option<&Listener>) {
+    let StateChange {
+        name,
+        from,
+        to,
+        reason,
+        ..
+    } = *change;
+    match to {
+        State::Open => tracing::warn!(
+            breaker = name,
+            from = from.as_str(),
+            %reason,
+            "circuit breaker '{name}' opened: {reason}"
+        ),
+        State::HalfOpen => tracing::info!(
+            breaker = name,
+            from = from.as_str(),
+            %reason,
+            "circuit breaker '{name}' is half-open: {reason}"
+        ),
+        State::Closed => tracing::info!(
+            breaker = name,
+            from = from.as_str(),
+            %reason,
+            "circuit breaker '{name}' closed: {reason}"
+        ),
+    }
+    if let Some(listener) = listener {
+        listener(change);
+    }
+}

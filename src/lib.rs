@@ -1,0 +1,134 @@
+//! # fusebox
+//!
+//! A circuit breaker for hot paths: lock-free, allocation-free, and cheap
+//! enough to wrap every call to a flaky dependency.
+//!
+//! A breaker trips from CLOSED to OPEN on an **error rate** over a sliding
+//! time window (default: at least 50 % failures once at least 10 calls fell
+//! in the last 60 s) or on **consecutive failures** (default 10). After
+//! `open_duration` the next request becomes a **half-open probe**; a capped
+//! number of probes decide whether it closes again or reopens. A half-open
+//! breaker can never wedge (`reset_timeout`), and a verdict that arrives
+//! after the breaker moved on cannot move it (generations).
+//!
+//! ```
+//! use fusebox::{CallError, CircuitBreaker};
+//!
+//! let cb = CircuitBreaker::new("inventory");
+//! let stock: Result<u32, CallError<std::io::Error>> = cb.call(|| Ok(42));
+//! assert_eq!(stock.unwrap(), 42);
+//! ```
+//!
+//! # States
+//!
+//! ```text
+//!            failures >= consecutive_failure_threshold
+//!            or error rate >= error_threshold_percentage (>= min_calls)
+//!   +--------+ --------------------------------------> +------+
+//!   | CLOSED |                                          | OPEN | <----+
+//!   +--------+ <--+                                     +------+      |
+//!        ^        |                                        |         |
+//!        |        | reset_timeout,                         | open_duration elapsed:
+//!        |        | >= 1 success                           | next request / state()
+//!        |        |                                        v         |
+//!        |   half_open_max_calls successes         +-----------+     |
+//!        +---------------------------------------- | HALF_OPEN | ----+
+//!                                                   +-----------+  any probe failure,
+//!                                                                  or reset_timeout
+//!                                                                  with no success
+//! ```
+//!
+//! # Three ways to use it
+//!
+//! 1. **Wrap a call**: [`CircuitBreaker::call`],
+//!    [`CircuitBreaker::call_with_fallback`], [`CircuitBreaker::call_async`].
+//! 2. **Direct**: [`CircuitBreaker::try_acquire`] returns a [`Permit`] to
+//!    report `success()` or `failure()` on; or the seed-style
+//!    [`allow_request`](CircuitBreaker::allow_request) /
+//!    [`on_success`](CircuitBreaker::on_success) /
+//!    [`on_failure`](CircuitBreaker::on_failure).
+//! 3. **Registry**: [`Registry`] (or [`Registry::global`]) names breakers
+//!    and snapshots them all for a dashboard.
+//!
+//! # Decisions the spec left open
+//!
+//! * Half-open admission caps probes **in flight**: a probe that succeeds
+//!   frees its slot, and the breaker closes once `half_open_max_calls`
+//!   probes have succeeded.
+//! * The window is cleared when the breaker closes, not when it opens: a
+//!   snapshot of an OPEN breaker still shows the error rate that tripped it.
+//!   Probe verdicts count in the window of the current era.
+//! * `half_open_max_calls` is at most 1 048 575 (20 bits of the state word).
+//! * A permit dropped while its thread is panicking is a failure.
+//!
+//! # Feature flags
+//!
+//! * `serde`: `Serialize` for [`Snapshot`], [`State`], [`Reason`] and
+//!   [`ClockMode`].
+//!
+//! # Performance
+//!
+//! The CLOSED success path is one load of the state word, one clock read,
+//! one multiply to find the bucket, and one uncontended CAS on a counter in
+//! the calling thread's own cache-padded stripe, plus a load of the
+//! consecutive-failure word. No lock, no allocation, no system call, no write
+//! to a line other threads write. See `BENCHMARKS.md` for measured figures.
+//! [`ClockMode::Recent`] replaces the clock read by one load for users who
+//! run a `quanta::Upkeep` thread.
+//!
+//! # Orderings
+//!
+//! Each module that touches atomics documents its orderings: `breaker`
+//! (state word, stamp, era, consecutive count), `window` (the bucket
+//! roll-over protocol) and `registry`. Every transition is one CAS on the
+//! packed state word; only its winner logs (R10).
+
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+
+mod breaker;
+mod call;
+mod clock;
+mod config;
+mod error;
+mod events;
+mod permit;
+mod policy;
+mod registry;
+mod snapshot;
+mod state;
+mod sync;
+mod window;
+
+#[cfg(fusebox_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    //! Internals for `loom-tests/`; not part of the public API.
+    pub use crate::loom_api::*;
+}
+#[cfg(fusebox_loom)]
+mod loom_api;
+
+pub use breaker::CircuitBreaker;
+pub use clock::ClockMode;
+pub use config::{
+    Builder, ConfigError, DEFAULT_CONSECUTIVE_FAILURE_THRESHOLD,
+    DEFAULT_ERROR_THRESHOLD_PERCENTAGE, DEFAULT_HALF_OPEN_MAX_CALLS,
+    DEFAULT_MIN_CALLS_FOR_ERROR_RATE, DEFAULT_MONITORING_WINDOW, DEFAULT_OPEN_DURATION,
+    DEFAULT_RESET_TIMEOUT, DEFAULT_WINDOW_BUCKETS, MAX_WINDOW_BUCKETS, MIN_BUCKET_WIDTH,
+};
+pub use error::{CallError, Rejected};
+pub use events::{Reason, StateChange};
+pub use permit::Permit;
+pub use registry::Registry;
+pub use snapshot::Snapshot;
+pub use state::State;
+
+/// The `quanta` crate, re-exported so a mock clock needs no second
+/// dependency line: `fusebox::quanta::Clock::mock()`.
+pub use quanta;

@@ -1,0 +1,41 @@
+//! `Snapshot`: what a dashboard shows about one breaker.
+
+use std::time::Duration;
+
+use crate::state::State;
+
+/// A point-in-time view of one breaker (see `CircuitBreaker::snapshot`).
+///
+/// The totals are exact (R11); the window figures cover the calls of the
+/// current era (since the breaker last closed) that completed in the last
+/// `monitoring_window`, at bucket granularity.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Snapshot {
+    /// The breaker's name.
+    pub name: String,
+    /// The state, after any transition due with time.
+    pub state: State,
+    /// Failure percentage over the window, `0.0..=100.0`; 0.0 when empty.
+    pub error_rate: f64,
+    /// Calls with a verdict in the window.
+    pub recent_calls: u64,
+    /// Failures since the last success (cleared when the breaker closes).
+    pub consecutive_failures: u64,
+    /// `total_successes + total_failures`.
+    pub total_calls: u64,
+    /// Successful calls since creation.
+    pub total_successes: u64,
+    /// Failed calls since creation (including panics).
+    pub total_failures: u64,
+    /// Refused requests since creation.
+    pub total_rejected: u64,
+    /// Time in the current state.
+    pub state_duration: Duration,
+    /// When OPEN: time left until a request may become a probe.
+    pub open_remaining: Option<Duration>,
+    /// Probes in flight (HALF_OPEN), else 0.
+    pub half_open_calls: u32,
+    /// The configured probe cap.
+    pub half_open_max_calls: u32,
+}

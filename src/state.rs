@@ -1,0 +1,262 @@
+//! The packed state word: state, generation, probes in flight and probe
+//! successes in one `AtomicU64`, so that every transition is a single CAS.
+//!
+//! ```text
+//!  63 62 61                  40 39                  20 19                   0
+//! +-----+----------------------+----------------------+----------------------+
+//! |state|   generation (22)    |  probes in flight(20)|  probe successes (20)|
+//! +-----+----------------------+----------------------+----------------------+
+//! ```
+//!
+//! Beside it, the *stamp* word records when the current state was entered:
+//! the low 8 bits of the generation it belongs to and a 56-bit nanosecond
+//! time (see [`Stamp`]).
+//!
+//! # Wrap-around
+//!
+//! The generation is bumped on every transition and wraps at 2^22 (about four
+//! million transitions). A permit compares its generation for equality, so a
+//! stale permit could pass for a current one only if it was held across an
+//! exact multiple of 2^22 transitions; at one transition per
+//! microsecond that is a permit held for four seconds while the breaker flaps
+//! continuously, and each such cycle includes at least one full
+//! `open_duration`. The stamp keeps 8 generation bits: it is rewritten by the
+//! first thread that needs it after each transition, so it is never more than
+//! a few generations behind. Stamp times wrap at 2^56 ns (2.28 years);
+//! elapsed times are computed modulo that and clamp to 0 when "negative", so a
+//! breaker that sits untouched in OPEN or HALF_OPEN for over a year may wait
+//! that long again before its next time-based transition.
+
+use std::fmt;
+
+/// The three states of a circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum State {
+    /// Calls pass through; failures are counted.
+    Closed,
+    /// Calls are rejected until `open_duration` has elapsed.
+    Open,
+    /// A limited number of probe calls test whether the dependency recovered.
+    HalfOpen,
+}
+
+impl State {
+    /// `"closed"`, `"open"` or `"half-open"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half-open",
+        }
+    }
+
+    const fn to_bits(self) -> u64 {
+        match self {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+        }
+    }
+
+    const fn from_bits(bits: u64) -> State {
+        match bits {
+            0 => State::Closed,
+            1 => State::Open,
+            // 3 is never written; decode it as the most restrictive state
+            // that still lets probes through, so no input can panic.
+            _ => State::HalfOpen,
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub(crate) const SUCC_BITS: u32 = 20;
+pub(crate) const INFLIGHT_BITS: u32 = 20;
+pub(crate) const GEN_BITS: u32 = 22;
+pub(crate) const STATE_BITS: u32 = 2;
+
+const SUCC_SHIFT: u32 = 0;
+const INFLIGHT_SHIFT: u32 = SUCC_SHIFT + SUCC_BITS;
+const GEN_SHIFT: u32 = INFLIGHT_SHIFT + INFLIGHT_BITS;
+const STATE_SHIFT: u32 = GEN_SHIFT + GEN_BITS;
+
+const SUCC_MASK: u64 = (1 << SUCC_BITS) - 1;
+const INFLIGHT_MASK: u64 = (1 << INFLIGHT_BITS) - 1;
+pub(crate) const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
+const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
+
+/// The largest `half_open_max_calls` the packed word can count.
+pub(crate) const MAX_PROBES: u32 = (1 << INFLIGHT_BITS) - 1;
+
+const _: () = assert!(STATE_SHIFT + STATE_BITS == 64);
+
+/// A decoded copy of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Word {
+    pub(crate) state: State,
+    /// Bumped (wrapping at 2^22) on every transition.
+    pub(crate) gen: u32,
+    /// HALF_OPEN only: probes admitted and not yet resolved.
+    pub(crate) inflight: u32,
+    /// HALF_OPEN only: probes that succeeded in this half-open period.
+    pub(crate) successes: u32,
+}
+
+impl Word {
+    pub(crate) const INITIAL: Word = Word {
+        state: State::Closed,
+        gen: 0,
+        inflight: 0,
+        successes: 0,
+    };
+
+    #[inline]
+    pub(crate) const fn pack(self) -> u64 {
+        (self.state.to_bits() << STATE_SHIFT)
+            | (((self.gen & GEN_MASK) as u64) << GEN_SHIFT)
+            | (((self.inflight as u64) & INFLIGHT_MASK) << INFLIGHT_SHIFT)
+            | (((self.successes as u64) & SUCC_MASK) << SUCC_SHIFT)
+    }
+
+    #[inline]
+    pub(crate) const fn unpack(bits: u64) -> Word {
+        Word {
+            state: State::from_bits((bits >> STATE_SHIFT) & STATE_MASK),
+            gen: ((bits >> GEN_SHIFT) as u32) & GEN_MASK,
+            inflight: ((bits >> INFLIGHT_SHIFT) & INFLIGHT_MASK) as u32,
+            successes: ((bits >> SUCC_SHIFT) & SUCC_MASK) as u32,
+        }
+    }
+
+    /// The word after a transition into `state`: next generation, no probes.
+    #[inline]
+    pub(crate) const fn enter(self, state: State) -> Word {
+        Word {
+            state,
+            gen: self.gen.wrapping_add(1) & GEN_MASK,
+            inflight: 0,
+            successes: 0,
+        }
+    }
+}
+
+impl fmt::Debug for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Word")
+            .field("state", &self.state)
+            .field("gen", &self.gen)
+            .field("inflight", &self.inflight)
+            .field("successes", &self.successes)
+            .finish()
+    }
+}
+
+/// When the current state was entered: `gen_low (8) | nanos (56)`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Stamp {
+    pub(crate) gen_low: u8,
+    pub(crate) at: u64,
+}
+
+const STAMP_TIME_BITS: u32 = 56;
+const STAMP_TIME_MASK: u64 = (1 << STAMP_TIME_BITS) - 1;
+
+impl Stamp {
+    #[inline]
+    pub(crate) fn new(gen: u32, at: u64) -> Stamp {
+        Stamp {
+            gen_low: gen as u8,
+            at: at & STAMP_TIME_MASK,
+        }
+    }
+
+    #[inline]
+    pub(crate) const fn pack(self) -> u64 {
+        ((self.gen_low as u64) << STAMP_TIME_BITS) | (self.at & STAMP_TIME_MASK)
+    }
+
+    #[inline]
+    pub(crate) const fn unpack(bits: u64) -> Stamp {
+        Stamp {
+            gen_low: (bits >> STAMP_TIME_BITS) as u8,
+            at: bits & STAMP_TIME_MASK,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn belongs_to(self, gen: u32) -> bool {
+        self.gen_low == gen as u8
+    }
+
+    /// Nanoseconds from the stamp to `now`, modulo 2^56; a "negative" span
+    /// (a clock that went backwards) reads as 0.
+    #[inline]
+    pub(crate) fn elapsed(self, now: u64) -> u64 {
+        let d = (now & STAMP_TIME_MASK).wrapping_sub(self.at) & STAMP_TIME_MASK;
+        if d >= 1 << (STAMP_TIME_BITS - 1) {
+            0
+        } else {
+            d
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_round_trips_every_field() {
+        for state in [State::Closed, State::Open, State::HalfOpen] {
+            for gen in [0, 1, 12345, GEN_MASK] {
+                for inflight in [0, 1, 3, MAX_PROBES] {
+                    for successes in [0, 2, MAX_PROBES] {
+                        let w = Word {
+                            state,
+                            gen,
+                            inflight,
+                            successes,
+                        };
+                        assert_eq!(Word::unpack(w.pack()), w, "{w:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn enter_wraps_the_generation_and_clears_probes() {
+        let w = Word {
+            state: State::HalfOpen,
+            gen: GEN_MASK,
+            inflight: 2,
+            successes: 1,
+        };
+        let n = w.enter(State::Closed);
+        assert_eq!(n.gen, 0);
+        assert_eq!((n.inflight, n.successes, n.state), (0, 0, State::Closed));
+    }
+
+    #[test]
+    fn stamp_round_trips_and_clamps_backwards_time() {
+        let s = Stamp::new(0x1_23, 1_000);
+        assert_eq!(Stamp::unpack(s.pack()), s);
+        assert!(s.belongs_to(0x23));
+        assert!(s.belongs_to(0x123));
+        assert_eq!(s.elapsed(1_500), 500);
+        assert_eq!(s.elapsed(999), 0);
+        let late = Stamp::new(0, (1 << 56) - 10);
+        assert_eq!(late.elapsed(5), 15, "wraps across 2^56");
+    }
+
+    #[test]
+    fn unknown_state_bits_decode_without_panic() {
+        assert_eq!(Word::unpack(u64::MAX).state, State::HalfOpen);
+    }
+}

@@ -1,0 +1,540 @@
+//! The sliding window: a ring of time buckets whose counters are striped
+//! across cache-padded stripes, plus the exact all-time totals.
+//!
+//! # Layout
+//!
+//! Time is cut into *epochs* of `w = ceil(monitoring_window / B)` nanoseconds.
+//! Each stripe holds a ring of `R = B.next_power_of_two()` slots (epoch `e`
+//! lives in slot `e & (R - 1)`), and each slot is three words:
+//!
+//! ```text
+//! tag:      epoch (48) | era (8) | seq (8)     which bucket the slot holds
+//! success:  seq (8) | count (56)               calls that succeeded in it
+//! failure:  seq (8) | count (56)               calls that failed in it
+//! ```
+//!
+//! after the ring come three per-stripe totals: successes and failures
+//! *folded* out of slots when they roll over, and rejections. A thread writes
+//! only the stripe [`thread_index`](crate::sync::thread_index) picks, so with
+//! up to `stripes` threads no two threads write one cache line.
+//!
+//! The *era* is the low 8 bits of the generation in which the breaker last
+//! closed (R6 clears the window by starting a new era); readers count only
+//! slots of the current era whose epoch is one of the last `B`.
+//!
+//! # The roll-over protocol
+//!
+//! A count word belongs to the tag with the same `seq`. To roll a slot to a
+//! newer (epoch, era), a writer first brings both count words *in step* with
+//! the current tag (CAS `(old seq, n)` → `(tag seq, 0)` and folds `n` into the
+//! stripe's totals), then CASes the tag to `(epoch, era, seq + 1)`. Count
+//! words are therefore never more than one `seq` behind their tag, and a count
+//! is added only by a CAS that saw its word in step with the tag it checked:
+//! no count lands in the wrong bucket, none is lost, none is counted twice.
+//! A writer whose sample is older than the slot's bucket (its clock read raced
+//! a newer writer) folds its count straight into the totals.
+//!
+//! Totals are `folded + every count word`, so they are exact whenever no
+//! roll-over is half-way done (a reader racing one may miss the moving count
+//! for that instant).
+//!
+//! # Orderings
+//!
+//! Tags are loaded with `Acquire` and rolled with `AcqRel` CAS so that a
+//! thread that sees a new tag also sees the count words made in step before
+//! it. The association between a count and its bucket is carried by the
+//! `seq` value inside both words, not by ordering, so count CASes and total
+//! adds are `Relaxed`. Readers are best-effort snapshots of concurrent
+//! writers; the transition decisions they feed are re-validated by a CAS on
+//! the state word.
+//!
+//! # Wrap-around
+//!
+//! Epochs are `nanos / w` with `w >= 1 ms`, below 2^45, so 48 bits never wrap.
+//! `seq` wraps at 256 but only its equality with the tag's matters and count
+//! words lag by at most one. Eras wrap at 256 closings; a writer stale by 128
+//! closings could misjudge which era is newer, which needs a thread stalled
+//! across 128 full open/half-open/close cycles. Counts saturate at 2^56 per
+//! bucket and stripe (beyond that a call still reaches the totals).
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{thread_index, AtomicU64, Ordering};
+
+const WORDS_PER_CHUNK: usize = 16; // 128 bytes: one CachePadded block
+const WORDS_PER_SLOT: usize = 3;
+const TOTAL_WORDS: usize = 3;
+
+const SEQ_BITS: u32 = 8;
+const COUNT_BITS: u32 = 56;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+const ERA_SHIFT: u32 = SEQ_BITS;
+const EPOCH_SHIFT: u32 = 16;
+
+/// Whether a verdict was a success or a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Success,
+    Failure,
+}
+
+/// A slot's tag, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tag {
+    epoch: u64,
+    era: u8,
+    seq: u8,
+}
+
+impl Tag {
+    #[inline]
+    fn pack(self) -> u64 {
+        (self.epoch << EPOCH_SHIFT) | (u64::from(self.era) << ERA_SHIFT) | u64::from(self.seq)
+    }
+
+    #[inline]
+    fn unpack(bits: u64) -> Tag {
+        Tag {
+            epoch: bits >> EPOCH_SHIFT,
+            era: (bits >> ERA_SHIFT) as u8,
+            seq: bits as u8,
+        }
+    }
+}
+
+#[inline]
+fn count_seq(bits: u64) -> u8 {
+    (bits >> COUNT_BITS) as u8
+}
+
+#[inline]
+fn count_of(bits: u64) -> u64 {
+    bits & COUNT_MASK
+}
+
+#[inline]
+fn count_word(seq: u8, count: u64) -> u64 {
+    (u64::from(seq) << COUNT_BITS) | (count & COUNT_MASK)
+}
+
+/// `a` is a later era than `b` (8-bit serial-number order).
+#[inline]
+pub(crate) fn era_newer(a: u8, b: u8) -> bool {
+    (a.wrapping_sub(b) as i8) > 0
+}
+
+/// Exact `n / d` for a divisor fixed at build time, with one multiply instead
+/// of a 64-bit division on the hot path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Divider {
+    d: u64,
+    m: u64,
+}
+
+impl Divider {
+    pub(crate) fn new(d: u64) -> Divider {
+        let d = d.max(1);
+        Divider { d, m: u64::MAX / d }
+    }
+
+    /// `floor(n / d)`: the multiply gives it or one less; one step corrects.
+    #[inline]
+    pub(crate) fn div(self, n: u64) -> u64 {
+        let q = ((u128::from(n) * u128::from(self.m)) >> 64) as u64;
+        if n - q * self.d >= self.d {
+            q + 1
+        } else {
+            q
+        }
+    }
+}
+
+/// Calls in the window, by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) successes: u64,
+    pub(crate) failures: u64,
+}
+
+impl Counts {
+    pub(crate) fn calls(self) -> u64 {
+        self.successes + self.failures
+    }
+}
+
+/// All-time totals, summed over stripes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) successes: u64,
+    pub(crate) failures: u64,
+    pub(crate) rejected: u64,
+}
+
+pub(crate) struct Window {
+    /// The stripes, each `chunks_per_stripe` consecutive 128-byte blocks.
+    /// Padded because each stripe is written by its own thread(s): a stripe
+    /// must never share a cache line with another.
+    chunks: Box<[CachePadded<[AtomicU64; WORDS_PER_CHUNK]>]>,
+    chunks_per_stripe: usize,
+    stripe_mask: usize,
+    slot_mask: usize,
+    ring: usize,
+    buckets: u64,
+    divider: Divider,
+}
+
+impl std::fmt::Debug for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Window")
+            .field("stripes", &(self.stripe_mask + 1))
+            .field("ring", &self.ring)
+            .field("buckets", &self.buckets)
+            .field("bucket_nanos", &self.divider.d)
+            .finish()
+    }
+}
+
+impl Window {
+    /// `stripes` must be a power of two; `buckets >= 1`.
+    pub(crate) fn new(stripes: usize, buckets: u32, bucket_nanos: u64) -> Window {
+        let ring = (buckets as usize).next_power_of_two();
+        let words = ring * WORDS_PER_SLOT + TOTAL_WORDS;
+        let chunks_per_stripe = words.div_ceil(WORDS_PER_CHUNK);
+        let chunks = (0..stripes * chunks_per_stripe)
+            .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+            .collect();
+        Window {
+            chunks,
+            chunks_per_stripe,
+            stripe_mask: stripes - 1,
+            slot_mask: ring - 1,
+            ring,
+            buckets: u64::from(buckets),
+            divider: Divider::new(bucket_nanos),
+        }
+    }
+
+    /// Heap bytes this window owns.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.chunks)
+    }
+
+    /// The epoch (bucket number) a time falls in.
+    #[inline]
+    pub(crate) fn epoch(&self, now: u64) -> u64 {
+        self.divider.div(now)
+    }
+
+    #[inline]
+    fn stripes(&self) -> usize {
+        self.stripe_mask + 1
+    }
+
+    #[inline]
+    fn word(&self, stripe: usize, index: usize) -> &AtomicU64 {
+        let chunk = stripe * self.chunks_per_stripe + index / WORDS_PER_CHUNK;
+        &self.chunks[chunk][index % WORDS_PER_CHUNK]
+    }
+
+    #[inline]
+    fn my_stripe(&self) -> usize {
+        thread_index() & self.stripe_mask
+    }
+
+    #[inline]
+    fn total_word(&self, stripe: usize, which: usize) -> &AtomicU64 {
+        self.word(stripe, self.ring * WORDS_PER_SLOT + which)
+    }
+
+    #[inline]
+    fn fold(&self, stripe: usize, outcome: Outcome, n: u64) {
+        if n != 0 {
+            // Relaxed: a plain counter, read only as a sum.
+            self.total_word(stripe, outcome as usize)
+                .fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a verdict in the totals only (stale verdicts, R9).
+    #[inline]
+    pub(crate) fn count_total(&self, outcome: Outcome) {
+        self.fold(self.my_stripe(), outcome, 1);
+    }
+
+    /// Counts one rejected request.
+    #[inline]
+    pub(crate) fn count_rejected(&self) {
+        self.total_word(self.my_stripe(), 2)
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a verdict of `era` at `epoch` in the window and the totals.
+    #[inline]
+    pub(crate) fn record(&self, epoch: u64, era: u8, outcome: Outcome) {
+        let stripe = self.my_stripe();
+        let slot = (epoch as usize) & self.slot_mask;
+        let base = slot * WORDS_PER_SLOT;
+        let tag_word = self.word(stripe, base);
+        let counter = self.word(stripe, base + 1 + outcome as usize);
+        loop {
+            let tag_bits = tag_word.load(Ordering::Acquire);
+            let tag = Tag::unpack(tag_bits);
+            if tag.epoch == epoch && tag.era == era {
+                let c = counter.load(Ordering::Relaxed);
+                if count_seq(c) != tag.seq {
+                    self.catch_up(stripe, outcome, counter, c, tag.seq);
+                    continue;
+                }
+                if count_of(c) == COUNT_MASK {
+                    // Saturated bucket: the call still reaches the totals.
+                    self.fold(stripe, outcome, 1);
+                    return;
+                }
+                if counter
+                    .compare_exchange_weak(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
+                continue;
+            }
+            let slot_is_newer =
+                tag.epoch > epoch || (tag.epoch == epoch && era_newer(tag.era, era));
+            if slot_is_newer {
+                // Our clock read is older than the bucket the slot holds now:
+                // the sample is outside the window already.
+                self.fold(stripe, outcome, 1);
+                return;
+            }
+            // Roll the slot: count words in step first, then the tag.
+            for which in [Outcome::Success, Outcome::Failure] {
+                let w = self.word(stripe, base + 1 + which as usize);
+                self.catch_up(stripe, which, w, w.load(Ordering::Relaxed), tag.seq);
+            }
+            let next = Tag {
+                epoch,
+                era,
+                seq: tag.seq.wrapping_add(1),
+            };
+            // Success or failure, the loop re-reads the tag.
+            let _ = tag_word.compare_exchange(
+                tag_bits,
+                next.pack(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
+    /// Brings a count word in step with tag `seq`, folding its old count.
+    #[inline]
+    fn catch_up(&self, stripe: usize, outcome: Outcome, w: &AtomicU64, mut c: u64, seq: u8) {
+        while count_seq(c) != seq {
+            match w.compare_exchange_weak(
+                c,
+                count_word(seq, 0),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.fold(stripe, outcome, count_of(c));
+                    return;
+                }
+                Err(actual) => c = actual,
+            }
+        }
+    }
+
+    /// The calls of `era` in the `B` buckets ending at `epoch` (and any newer
+    /// bucket a racing writer already opened). O(stripes × ring).
+    pub(crate) fn counts(&self, epoch: u64, era: u8) -> Counts {
+        let oldest = epoch.saturating_sub(self.buckets - 1);
+        let mut counts = Counts::default();
+        for stripe in 0..self.stripes() {
+            for slot in 0..self.ring {
+                let base = slot * WORDS_PER_SLOT;
+                let tag = Tag::unpack(self.word(stripe, base).load(Ordering::Acquire));
+                if tag.era != era || tag.epoch < oldest {
+                    continue;
+                }
+                let s = self.word(stripe, base + 1).load(Ordering::Relaxed);
+                if count_seq(s) == tag.seq {
+                    counts.successes += count_of(s);
+                }
+                let f = self.word(stripe, base + 2).load(Ordering::Relaxed);
+                if count_seq(f) == tag.seq {
+                    counts.failures += count_of(f);
+                }
+            }
+        }
+        counts
+    }
+
+    /// The all-time totals. O(stripes × ring).
+    pub(crate) fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for stripe in 0..self.stripes() {
+            for slot in 0..self.ring {
+                let base = slot * WORDS_PER_SLOT;
+                t.successes += count_of(self.word(stripe, base + 1).load(Ordering::Relaxed));
+                t.failures += count_of(self.word(stripe, base + 2).load(Ordering::Relaxed));
+            }
+            t.successes += self.total_word(stripe, 0).load(Ordering::Relaxed);
+            t.failures += self.total_word(stripe, 1).load(Ordering::Relaxed);
+            t.rejected += self.total_word(stripe, 2).load(Ordering::Relaxed);
+        }
+        t
+    }
+}
+
+#[cfg(all(test, not(fusebox_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divider_is_exact() {
+        let ds = [
+            1u64,
+            2,
+            3,
+            7,
+            10,
+            1_000_000,
+            6_000_000_000,
+            999_999_937,
+            u64::MAX / 3,
+            u64::MAX,
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for &d in &ds {
+            let div = Divider::new(d);
+            for n in [
+                0,
+                1,
+                d - 1,
+                d,
+                d.wrapping_add(1),
+                u64::MAX,
+                u64::MAX - 1,
+                d.wrapping_mul(12345),
+            ] {
+                assert_eq!(div.div(n), n / d, "{n} / {d}");
+            }
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                assert_eq!(div.div(x), x / d, "{x} / {d}");
+                let small = x >> 20;
+                assert_eq!(div.div(small), small / d);
+            }
+        }
+    }
+
+    #[test]
+    fn tags_round_trip() {
+        let t = Tag {
+            epoch: (1 << 48) - 1,
+            era: 0xAB,
+            seq: 0xCD,
+        };
+        assert_eq!(Tag::unpack(t.pack()), t);
+        let c = count_word(7, COUNT_MASK);
+        assert_eq!((count_seq(c), count_of(c)), (7, COUNT_MASK));
+    }
+
+    #[test]
+    fn buckets_expire_after_the_window() {
+        let w = Window::new(2, 4, 10);
+        for e in 0..4 {
+            w.record(e, 0, Outcome::Success);
+        }
+        w.record(3, 0, Outcome::Failure);
+        assert_eq!(
+            w.counts(3, 0),
+            Counts {
+                successes: 4,
+                failures: 1
+            }
+        );
+        assert_eq!(
+            w.counts(4, 0),
+            Counts {
+                successes: 3,
+                failures: 1
+            }
+        );
+        assert_eq!(
+            w.counts(6, 0),
+            Counts {
+                successes: 1,
+                failures: 1
+            }
+        );
+        assert_eq!(w.counts(7, 0), Counts::default());
+        // The ring reuses slot 0 for epoch 8 and folds epoch 0 into the totals.
+        w.record(8, 0, Outcome::Failure);
+        assert_eq!(
+            w.counts(8, 0),
+            Counts {
+                successes: 0,
+                failures: 1
+            }
+        );
+        let t = w.totals();
+        assert_eq!((t.successes, t.failures, t.rejected), (4, 2, 0));
+    }
+
+    #[test]
+    fn a_new_era_hides_the_old_one_but_keeps_totals() {
+        let w = Window::new(1, 10, 10);
+        w.record(5, 1, Outcome::Failure);
+        w.record(5, 1, Outcome::Failure);
+        w.record(5, 2, Outcome::Success);
+        assert_eq!(w.counts(5, 1), Counts::default(), "era 1 slot was rolled");
+        assert_eq!(
+            w.counts(5, 2),
+            Counts {
+                successes: 1,
+                failures: 0
+            }
+        );
+        // A late writer of the old era at the same epoch is stale.
+        w.record(5, 1, Outcome::Failure);
+        assert_eq!(
+            w.counts(5, 2),
+            Counts {
+                successes: 1,
+                failures: 0
+            }
+        );
+        assert_eq!(w.totals().failures, 3);
+    }
+
+    #[test]
+    fn stale_samples_reach_only_the_totals() {
+        let w = Window::new(1, 2, 10);
+        w.record(10, 0, Outcome::Success);
+        w.record(8, 0, Outcome::Success); // same slot, older epoch
+        assert_eq!(w.counts(10, 0).successes, 1);
+        assert_eq!(w.totals().successes, 2);
+        w.count_rejected();
+        assert_eq!(w.totals().rejected, 1);
+    }
+
+    #[test]
+    fn stripes_never_share_a_cache_line() {
+        let w = Window::new(4, 10, 10);
+        assert_eq!(std::mem::align_of_val(&w.chunks[0]) % 64, 0);
+        for s in 1..4 {
+            let a = w.word(s - 1, w.ring * WORDS_PER_SLOT + TOTAL_WORDS - 1) as *const _ as usize;
+            let b = w.word(s, 0) as *const _ as usize;
+            assert!(
+                b - a >= 64 && b % 64 == 0,
+                "stripe {s} starts on its own line"
+            );
+        }
+        // Default: 10 buckets -> ring 16 -> 51 words -> 4 blocks of 128 bytes.
+        assert_eq!(w.chunks_per_stripe, 4);
+    }
+}
