@@ -1,0 +1,1268 @@
+//! The transition rules of SPEC §3, one or more tests per rule (R1–R13), driven
+//! by a mock clock so every figure is exact.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fusebox::quanta::{Clock, Mock};
+use fusebox::{Builder, CallError, CircuitBreaker, Reason, Registry, State, StateChange};
+
+// ---- helpers ---------------------------------------------------------------
+
+const OPEN: Duration = Duration::from_secs(30);
+const RESET: Duration = Duration::from_secs(10);
+
+/// Every transition the listener saw: (from, to, reason, generation).
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Vec<(State, State, Reason, u32)>>>);
+
+impl Events {
+    fn list(&self) -> Vec<(State, State, Reason, u32)> {
+        self.0.lock().unwrap().clone()
+    }
+    fn transitions(&self) -> Vec<(State, State)> {
+        self.list().iter().map(|e| (e.0, e.1)).collect()
+    }
+    fn reasons(&self) -> Vec<Reason> {
+        self.list().iter().map(|e| e.2).collect()
+    }
+}
+
+/// A builder with a mock clock and a listener, the given thresholds, and
+/// the error-rate rule out of the way unless a test turns it on.
+fn rig(b: Builder) -> (CircuitBreaker, Arc<Mock>, Events) {
+    let (clock, mock) = Clock::mock();
+    let events = Events::default();
+    let sink = events.clone();
+    let cb = b
+        .clock(clock)
+        .on_state_change(move |c: &StateChange<'_>| {
+            sink.0
+                .lock()
+                .unwrap()
+                .push((c.from, c.to, c.reason, c.generation));
+        })
+        .build()
+        .expect("valid configuration");
+    (cb, mock, events)
+}
+
+/// consecutive threshold `n`, error rate unreachable, OPEN/RESET durations,
+/// `probes` half-open slots.
+fn consecutive(n: u32, probes: u32) -> Builder {
+    CircuitBreaker::builder("cb")
+        .consecutive_failure_threshold(n)
+        .min_calls_for_error_rate(1_000_000)
+        .open_duration(OPEN)
+        .reset_timeout(RESET)
+        .half_open_max_calls(probes)
+}
+
+fn ok(cb: &CircuitBreaker) {
+    cb.call(|| Ok::<(), ()>(())).expect("admitted and ok");
+}
+
+fn fail(cb: &CircuitBreaker) {
+    match cb.call(|| Err::<(), _>("boom")) {
+        Err(CallError::Failed("boom")) => {}
+        other => panic!("expected an admitted failure, got {other:?}"),
+    }
+}
+
+/// Opens a `consecutive(n, _)` breaker with `n` failures.
+fn trip(cb: &CircuitBreaker, n: u32) {
+    for _ in 0..n {
+        fail(cb);
+    }
+    assert_eq!(cb.state(), State::Open);
+}
+
+/// Opens, then waits `OPEN` so the breaker is half-open.
+fn to_half_open(cb: &CircuitBreaker, mock: &Mock, n: u32) {
+    trip(cb, n);
+    mock.increment(OPEN);
+    assert_eq!(cb.state(), State::HalfOpen);
+}
+
+// ---- R1 --------------------------------------------------------------------
+
+#[test]
+fn r1_consecutive_failures_open() {
+    let (cb, _mock, ev) = rig(consecutive(3, 1));
+    fail(&cb);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(cb.snapshot().consecutive_failures, 2);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+    let s = cb.snapshot();
+    assert_eq!(s.consecutive_failures, 3);
+    assert_eq!(s.total_failures, 3);
+    assert_eq!(ev.transitions(), vec![(State::Closed, State::Open)]);
+    assert_eq!(
+        ev.reasons(),
+        vec![Reason::ConsecutiveFailures {
+            failures: 3,
+            threshold: 3
+        }]
+    );
+}
+
+#[test]
+fn r1_success_resets_the_consecutive_count() {
+    let (cb, _mock, ev) = rig(consecutive(3, 1));
+    fail(&cb);
+    fail(&cb);
+    ok(&cb);
+    assert_eq!(cb.snapshot().consecutive_failures, 0);
+    fail(&cb);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(cb.snapshot().consecutive_failures, 2);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(ev.list().len(), 1);
+}
+
+#[test]
+fn r1_threshold_one_opens_on_first_failure() {
+    let (cb, _mock, _ev) = rig(consecutive(1, 1));
+    ok(&cb);
+    assert_eq!(cb.state(), State::Closed);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+}
+
+// ---- R2 --------------------------------------------------------------------
+
+/// Error rate 50 % over >= 10 calls, consecutive rule out of the way.
+fn rate(threshold: f64, min_calls: u32) -> Builder {
+    CircuitBreaker::builder("rate")
+        .consecutive_failure_threshold(1_000_000)
+        .error_threshold_percentage(threshold)
+        .min_calls_for_error_rate(min_calls)
+        .monitoring_window(Duration::from_secs(10))
+        .window_buckets(10)
+        .open_duration(OPEN)
+        .reset_timeout(RESET)
+}
+
+#[test]
+fn r2_error_rate_opens_at_threshold() {
+    let (cb, _mock, ev) = rig(rate(50.0, 10));
+    for _ in 0..5 {
+        ok(&cb);
+    }
+    for _ in 0..4 {
+        fail(&cb);
+    }
+    assert_eq!(cb.state(), State::Closed, "9 calls < min_calls");
+    let s = cb.snapshot();
+    assert_eq!(s.recent_calls, 9);
+    assert!(
+        (s.error_rate - 400.0 / 9.0).abs() < 1e-9,
+        "{}",
+        s.error_rate
+    );
+    fail(&cb); // 5 of 10 = 50 %
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(
+        ev.reasons(),
+        vec![Reason::ErrorRate {
+            rate: 50.0,
+            failures: 5,
+            calls: 10,
+            threshold: 50.0
+        }]
+    );
+    let s = cb.snapshot();
+    assert_eq!(s.recent_calls, 10, "the window survives opening");
+    assert_eq!(s.error_rate, 50.0);
+}
+
+#[test]
+fn r2_below_threshold_stays_closed() {
+    let (cb, _mock, _ev) = rig(rate(50.0, 10));
+    // 4 failures in 10 calls, then keep the rate at 40 %.
+    for i in 0..20 {
+        if i % 5 >= 3 {
+            fail(&cb);
+        } else {
+            ok(&cb);
+        }
+    }
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::Closed);
+    assert_eq!(s.recent_calls, 20);
+    assert_eq!(s.error_rate, 40.0);
+}
+
+#[test]
+fn r2_fewer_than_min_calls_never_trip() {
+    let (cb, _mock, _ev) = rig(rate(50.0, 10));
+    for _ in 0..9 {
+        fail(&cb);
+    }
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::Closed);
+    assert_eq!(s.error_rate, 100.0);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn r2_only_a_failure_can_trip() {
+    let (cb, _mock, _ev) = rig(rate(50.0, 10));
+    for _ in 0..4 {
+        ok(&cb);
+    }
+    for _ in 0..5 {
+        fail(&cb);
+    }
+    ok(&cb); // 5 of 10 = 50 %, but a success is not evaluated
+    assert_eq!(cb.state(), State::Closed);
+    fail(&cb); // 6 of 11
+    assert_eq!(cb.state(), State::Open);
+}
+
+/// For a call made at `offset` into a bucket: still counted at
+/// `offset + window - w`, gone at `offset + window + w`.
+fn window_bounds(window: Duration, buckets: u32) {
+    let w_nanos = (window.as_nanos() as u64).div_ceil(u64::from(buckets));
+    let w = Duration::from_nanos(w_nanos);
+    let offsets = [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        w / 2,
+        w - Duration::from_nanos(1),
+        w,
+        w * 3 + w / 3,
+    ];
+    for offset in offsets {
+        let (cb, mock, _ev) = rig(CircuitBreaker::builder("w")
+            .monitoring_window(window)
+            .window_buckets(buckets)
+            .min_calls_for_error_rate(1_000)
+            .consecutive_failure_threshold(1_000));
+        mock.increment(offset);
+        fail(&cb);
+        assert_eq!(cb.snapshot().recent_calls, 1);
+        // At least window - w.
+        mock.increment(window - w);
+        let s = cb.snapshot();
+        assert_eq!(
+            s.recent_calls, 1,
+            "window {window:?}/{buckets}, offset {offset:?}: dropped before window - w"
+        );
+        assert_eq!(s.error_rate, 100.0);
+        // At most window + w.
+        mock.increment(w * 2);
+        let s = cb.snapshot();
+        assert_eq!(
+            s.recent_calls, 0,
+            "window {window:?}/{buckets}, offset {offset:?}: still counted at window + w"
+        );
+        assert_eq!(s.error_rate, 0.0, "an empty window has rate 0");
+        assert_eq!(s.total_failures, 1, "totals are for ever");
+    }
+}
+
+#[test]
+fn r2_call_stays_counted_at_least_window_minus_w_and_at_most_window_plus_w() {
+    window_bounds(Duration::from_secs(10), 10);
+    window_bounds(Duration::from_secs(60), 10); // defaults
+    window_bounds(Duration::from_secs(10), 3); // w = ceil(10 s / 3)
+    window_bounds(Duration::from_secs(1), 1);
+    window_bounds(Duration::from_millis(1000), 1000); // w = 1 ms
+    window_bounds(Duration::from_millis(7), 7);
+}
+
+#[test]
+fn r2_expired_failures_do_not_trip() {
+    // window 10 s, w = 1 s
+    let (cb, mock, _ev) = rig(rate(50.0, 4));
+    for _ in 0..3 {
+        fail(&cb);
+    }
+    mock.increment(Duration::from_secs(11)); // window + w
+    fail(&cb);
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::Closed, "the 3 old failures expired");
+    assert_eq!(s.recent_calls, 1);
+    for _ in 0..3 {
+        fail(&cb);
+    }
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn r2_failures_inside_window_trip() {
+    let (cb, mock, _ev) = rig(rate(50.0, 4));
+    for _ in 0..3 {
+        fail(&cb);
+    }
+    mock.increment(Duration::from_secs(9)); // window - w
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn r2_rejected_calls_never_enter_the_window() {
+    let (cb, mock, _ev) = rig(rate(50.0, 4)
+        .half_open_max_calls(1)
+        .monitoring_window(Duration::from_secs(100)));
+    ok(&cb);
+    for _ in 0..3 {
+        fail(&cb);
+    }
+    assert_eq!(cb.state(), State::Open);
+    let before = cb.snapshot();
+    assert_eq!((before.recent_calls, before.error_rate), (4, 75.0));
+    // Rejections while OPEN.
+    assert!(cb.call(|| Ok::<(), ()>(())).unwrap_err().is_rejected());
+    assert!(cb.try_acquire().is_err());
+    assert!(!cb.allow_request());
+    let s = cb.snapshot();
+    assert_eq!((s.recent_calls, s.error_rate), (4, 75.0));
+    assert_eq!(s.total_rejected, 3);
+    // Rejections while HALF_OPEN with the slot taken.
+    mock.increment(OPEN);
+    let probe = cb.try_acquire().expect("first probe");
+    for _ in 0..5 {
+        assert!(cb.try_acquire().is_err());
+    }
+    let s = cb.snapshot();
+    assert_eq!((s.recent_calls, s.error_rate), (4, 75.0));
+    assert_eq!(s.total_rejected, 8);
+    assert_eq!(s.total_calls, 4);
+    drop(probe);
+}
+
+#[test]
+fn r2_threshold_hundred_needs_every_call_failed() {
+    let (cb, _mock, _ev) = rig(rate(100.0, 3));
+    ok(&cb);
+    fail(&cb);
+    fail(&cb);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Closed, "75 % < 100 %");
+}
+
+// ---- R3 --------------------------------------------------------------------
+
+#[test]
+fn r3_open_rejects_without_running_the_protected_code() {
+    let (cb, _mock, _ev) = rig(consecutive(1, 1));
+    fail(&cb);
+    let mut ran = false;
+    let r = cb.call(|| {
+        ran = true;
+        Ok::<(), ()>(())
+    });
+    assert!(!ran, "the protected code must not run while OPEN");
+    let rejected = r.unwrap_err().rejected().cloned().expect("rejected");
+    assert_eq!(rejected.state(), State::Open);
+    assert_eq!(rejected.name(), "cb");
+    assert_eq!(rejected.retry_after(), Some(OPEN));
+    let r = cb.call_with_fallback(
+        || -> Result<u8, ()> {
+            ran = true;
+            Ok(1)
+        },
+        |_| 2,
+    );
+    assert_eq!(r, Ok(2));
+    assert!(!ran);
+}
+
+#[test]
+fn r3_retry_after_decreases_with_time() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1));
+    fail(&cb);
+    let retry = |cb: &CircuitBreaker| cb.try_acquire().unwrap_err().retry_after();
+    assert_eq!(retry(&cb), Some(OPEN));
+    mock.increment(Duration::from_secs(10));
+    assert_eq!(retry(&cb), Some(OPEN - Duration::from_secs(10)));
+    assert_eq!(
+        cb.snapshot().open_remaining,
+        Some(OPEN - Duration::from_secs(10))
+    );
+    mock.increment(OPEN - Duration::from_secs(10) - Duration::from_nanos(1));
+    assert_eq!(retry(&cb), Some(Duration::from_nanos(1)));
+    assert_eq!(cb.state(), State::Open);
+}
+
+// ---- R4 --------------------------------------------------------------------
+
+#[test]
+fn r4_state_reports_half_open_after_open_duration() {
+    let (cb, mock, ev) = rig(consecutive(1, 2));
+    fail(&cb);
+    mock.increment(OPEN - Duration::from_nanos(1));
+    assert_eq!(cb.state(), State::Open);
+    mock.increment(Duration::from_nanos(1));
+    assert_eq!(cb.state(), State::HalfOpen);
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::HalfOpen);
+    assert_eq!(s.half_open_calls, 0);
+    assert_eq!(s.open_remaining, None);
+    assert_eq!(
+        ev.transitions(),
+        vec![(State::Closed, State::Open), (State::Open, State::HalfOpen)]
+    );
+    assert_eq!(ev.reasons()[1], Reason::OpenDurationElapsed);
+    // The request that arrives is admitted as a probe.
+    let p = cb.try_acquire().expect("admitted as a probe");
+    assert!(p.is_probe());
+    assert_eq!(cb.snapshot().half_open_calls, 1);
+    p.success();
+}
+
+#[test]
+fn r4_first_request_after_open_duration_is_the_probe() {
+    let (cb, mock, ev) = rig(consecutive(1, 1));
+    fail(&cb);
+    mock.increment(OPEN);
+    // No state() query first: the request itself makes the transition.
+    let p = cb.try_acquire().expect("admitted");
+    assert!(p.is_probe());
+    assert_eq!(cb.snapshot().half_open_calls, 1);
+    assert!(cb.try_acquire().is_err(), "the only slot is taken");
+    p.success();
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(
+        ev.transitions(),
+        vec![
+            (State::Closed, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Closed)
+        ]
+    );
+}
+
+#[test]
+fn r4_idle_breaker_recovers_on_its_next_request() {
+    let (cb, mock, ev) = rig(consecutive(1, 1));
+    fail(&cb);
+    // Idle far longer than open_duration + reset_timeout.
+    mock.increment(OPEN + RESET * 50);
+    assert_eq!(cb.call(|| Ok::<_, ()>(7)).unwrap(), 7);
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(
+        ev.reasons()[1..],
+        [
+            Reason::OpenDurationElapsed,
+            Reason::ProbesSucceeded { successes: 1 }
+        ]
+    );
+}
+
+#[test]
+#[ignore = "engine bug: a breaker idle for more than 2^55 ns (~417 days) after opening reads elapsed 0 and stays open"]
+fn r4_breaker_idle_for_two_years_recovers() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1));
+    fail(&cb);
+    mock.increment(Duration::from_secs(500 * 24 * 3600));
+    assert_eq!(cb.state(), State::HalfOpen);
+}
+
+// ---- R5 --------------------------------------------------------------------
+
+#[test]
+fn r5_half_open_caps_probes_in_flight() {
+    let (cb, mock, _ev) = rig(consecutive(1, 3));
+    to_half_open(&cb, &mock, 1);
+    let p1 = cb.try_acquire().unwrap();
+    let p2 = cb.try_acquire().unwrap();
+    let p3 = cb.try_acquire().unwrap();
+    assert!(p1.is_probe() && p2.is_probe() && p3.is_probe());
+    assert_eq!(cb.snapshot().half_open_calls, 3);
+    let r = cb.try_acquire().unwrap_err();
+    assert_eq!(r.state(), State::HalfOpen);
+    assert_eq!(r.retry_after(), None);
+    assert_eq!(
+        r.to_string(),
+        "circuit breaker 'cb' is half-open, all 3 probe slots are taken"
+    );
+    let mut ran = false;
+    assert!(cb
+        .call(|| {
+            ran = true;
+            Ok::<(), ()>(())
+        })
+        .unwrap_err()
+        .is_rejected());
+    assert!(!ran);
+    // A success frees its slot (and does not close yet: 1 of 3).
+    p1.success();
+    assert_eq!(cb.state(), State::HalfOpen);
+    assert_eq!(cb.snapshot().half_open_calls, 2);
+    let p4 = cb.try_acquire().expect("a slot was freed");
+    assert!(cb.try_acquire().is_err());
+    assert_eq!(cb.snapshot().total_rejected, 3);
+    drop((p2, p3, p4));
+    assert_eq!(cb.snapshot().half_open_calls, 0);
+}
+
+#[test]
+fn r5_allow_request_takes_a_probe_slot() {
+    let (cb, mock, _ev) = rig(consecutive(1, 2));
+    to_half_open(&cb, &mock, 1);
+    assert!(cb.allow_request());
+    assert!(cb.allow_request());
+    assert_eq!(cb.snapshot().half_open_calls, 2);
+    assert!(!cb.allow_request());
+    cb.on_success(); // releases one slot as a success
+    assert_eq!(cb.snapshot().half_open_calls, 1);
+    assert_eq!(cb.state(), State::HalfOpen);
+    assert!(cb.allow_request());
+    assert!(!cb.allow_request());
+    cb.on_success();
+    assert_eq!(cb.state(), State::Closed, "2 of 2 probes succeeded");
+    cb.on_success(); // the leftover slot's verdict: CLOSED now
+    let s = cb.snapshot();
+    assert_eq!(s.total_rejected, 2);
+    assert_eq!(s.total_successes, 3);
+    assert_eq!(s.total_failures, 1);
+}
+
+// ---- R6 --------------------------------------------------------------------
+
+#[test]
+fn r6_closes_after_max_successes_with_window_and_consecutive_cleared() {
+    let (cb, mock, ev) = rig(consecutive(3, 3));
+    ok(&cb);
+    ok(&cb);
+    to_half_open(&cb, &mock, 3);
+    assert_eq!(cb.snapshot().consecutive_failures, 3);
+    for i in 0..3 {
+        assert_eq!(cb.state(), State::HalfOpen, "after {i} successes");
+        let p = cb.try_acquire().unwrap();
+        assert!(p.is_probe());
+        p.success();
+    }
+    assert_eq!(cb.state(), State::Closed);
+    let s = cb.snapshot();
+    assert_eq!(s.recent_calls, 0, "window cleared");
+    assert_eq!(s.consecutive_failures, 0, "consecutive count cleared");
+    assert_eq!(s.error_rate, 0.0);
+    assert_eq!(s.half_open_calls, 0);
+    assert_eq!((s.total_successes, s.total_failures), (5, 3));
+    assert_eq!(
+        ev.list().last().unwrap().2,
+        Reason::ProbesSucceeded { successes: 3 }
+    );
+    // The count starts from zero again.
+    fail(&cb);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Closed);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn r6_window_cleared_on_close_error_rate_starts_fresh() {
+    let (cb, mock, _ev) = rig(rate(50.0, 4).half_open_max_calls(1));
+    for _ in 0..4 {
+        fail(&cb);
+    }
+    assert_eq!(cb.state(), State::Open);
+    mock.increment(OPEN);
+    ok(&cb); // the probe closes it
+    assert_eq!(cb.state(), State::Closed);
+    // With the old failures gone, 3 calls (2 failed) cannot trip.
+    fail(&cb);
+    ok(&cb);
+    fail(&cb);
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::Closed);
+    assert_eq!(s.recent_calls, 3);
+    fail(&cb); // 3 of 4
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn r6_concurrent_probes_close_on_the_last_success() {
+    let (cb, mock, _ev) = rig(consecutive(1, 3));
+    to_half_open(&cb, &mock, 1);
+    let ps = [
+        cb.try_acquire().unwrap(),
+        cb.try_acquire().unwrap(),
+        cb.try_acquire().unwrap(),
+    ];
+    let [a, b, c] = ps;
+    a.success();
+    b.success();
+    assert_eq!(cb.state(), State::HalfOpen);
+    c.success();
+    assert_eq!(cb.state(), State::Closed);
+}
+
+/// Eras are the low 8 bits of the generation, which counts transitions, so
+/// after 256 transitions an old CLOSED era's buckets can be read again.
+#[test]
+#[ignore = "engine bug: the window era wraps after 256 transitions, resurrecting calls of a long-gone CLOSED era"]
+fn r6_window_stays_cleared_after_many_reopens() {
+    let (cb, mock, _ev) = rig(CircuitBreaker::builder("era")
+        .consecutive_failure_threshold(1)
+        .min_calls_for_error_rate(1_000)
+        .monitoring_window(Duration::from_secs(1000))
+        .window_buckets(1000)
+        .open_duration(Duration::from_millis(1))
+        .half_open_max_calls(1));
+    // Generation 0 (CLOSED): five successes in bucket 0, then trip.
+    for _ in 0..5 {
+        ok(&cb);
+    }
+    mock.increment(Duration::from_secs(1)); // later calls go to other buckets
+    fail(&cb); // gen 1 OPEN
+    mock.increment(Duration::from_millis(1));
+    ok(&cb); // gen 2 HALF_OPEN, gen 3 CLOSED
+    assert_eq!(cb.snapshot().recent_calls, 0);
+    fail(&cb); // gen 4 OPEN
+               // gen 5 HALF_OPEN, then fail/reopen until a HALF_OPEN of generation 255.
+    let mut gen = 4;
+    while gen < 255 {
+        mock.increment(Duration::from_millis(1));
+        let p = cb.try_acquire().unwrap(); // HALF_OPEN gen + 1
+        gen += 1;
+        if gen == 255 {
+            p.success(); // CLOSED, generation 256
+            gen += 1;
+        } else {
+            p.failure(); // OPEN gen + 1
+            gen += 1;
+        }
+    }
+    assert_eq!(cb.state(), State::Closed);
+    let s = cb.snapshot();
+    assert_eq!(s.recent_calls, 0, "just closed: the window must be empty");
+}
+
+// ---- R7 --------------------------------------------------------------------
+
+#[test]
+fn r7_any_probe_failure_reopens_with_a_fresh_open_duration() {
+    let (cb, mock, ev) = rig(consecutive(1, 3));
+    fail(&cb);
+    mock.increment(OPEN + Duration::from_secs(5));
+    let p1 = cb.try_acquire().unwrap();
+    let p2 = cb.try_acquire().unwrap();
+    let p3 = cb.try_acquire().unwrap();
+    p1.success();
+    mock.increment(Duration::from_secs(7));
+    p2.failure();
+    assert_eq!(cb.state(), State::Open);
+    let r = cb.try_acquire().unwrap_err();
+    assert_eq!(r.retry_after(), Some(OPEN), "a fresh open_duration");
+    let s = cb.snapshot();
+    assert_eq!(s.open_remaining, Some(OPEN));
+    assert_eq!(s.state_duration, Duration::ZERO);
+    assert_eq!(ev.list().last().unwrap().2, Reason::ProbeFailed);
+    // The last probe's late success is stale: still OPEN, but counted.
+    p3.success();
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::Open);
+    assert_eq!((s.total_successes, s.total_failures), (2, 2));
+    mock.increment(OPEN - Duration::from_nanos(1));
+    assert_eq!(cb.state(), State::Open);
+    mock.increment(Duration::from_nanos(1));
+    assert_eq!(cb.state(), State::HalfOpen);
+}
+
+#[test]
+fn r7_seed_style_failure_reopens() {
+    let (cb, mock, ev) = rig(consecutive(1, 2));
+    to_half_open(&cb, &mock, 1);
+    assert!(cb.allow_request());
+    cb.on_failure();
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(cb.try_acquire().unwrap_err().retry_after(), Some(OPEN));
+    assert_eq!(ev.list().len(), 3);
+}
+
+// ---- R8 --------------------------------------------------------------------
+
+#[test]
+fn r8_reset_timeout_with_a_success_closes() {
+    let (cb, mock, ev) = rig(consecutive(1, 3));
+    to_half_open(&cb, &mock, 1);
+    cb.try_acquire().unwrap().success();
+    let slow = cb.try_acquire().unwrap();
+    mock.increment(RESET - Duration::from_nanos(1));
+    assert_eq!(cb.state(), State::HalfOpen);
+    mock.increment(Duration::from_nanos(1));
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(
+        ev.list().last().unwrap().2,
+        Reason::ResetTimeout { successes: 1 }
+    );
+    let s = cb.snapshot();
+    assert_eq!((s.recent_calls, s.consecutive_failures), (0, 0));
+    // The slow probe's failure is stale.
+    slow.failure();
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::Closed);
+    assert_eq!((s.recent_calls, s.consecutive_failures), (0, 0));
+    assert_eq!((s.total_successes, s.total_failures), (1, 2));
+}
+
+#[test]
+fn r8_reset_timeout_without_a_success_reopens() {
+    let (cb, mock, ev) = rig(consecutive(1, 3));
+    to_half_open(&cb, &mock, 1);
+    // Three leaked seed-style probes: every slot taken, for ever.
+    for _ in 0..3 {
+        assert!(cb.allow_request());
+    }
+    assert!(!cb.allow_request());
+    mock.increment(RESET);
+    let r = cb.try_acquire().unwrap_err();
+    assert_eq!(r.state(), State::Open);
+    assert_eq!(r.retry_after(), Some(OPEN), "a fresh open_duration");
+    assert_eq!(
+        ev.list().last().unwrap(),
+        &(
+            State::HalfOpen,
+            State::Open,
+            Reason::ResetTimeout { successes: 0 },
+            3
+        )
+    );
+    mock.increment(OPEN);
+    let p = cb.try_acquire().expect("never wedged");
+    assert!(p.is_probe());
+    p.success();
+    assert_eq!(cb.state(), State::HalfOpen, "1 of 3");
+}
+
+#[test]
+fn r8_state_query_resolves_the_reset_timeout() {
+    let (cb, mock, _ev) = rig(consecutive(1, 2));
+    to_half_open(&cb, &mock, 1);
+    std::mem::forget(cb.try_acquire().unwrap());
+    mock.increment(RESET);
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(cb.snapshot().open_remaining, Some(OPEN));
+}
+
+#[test]
+fn r8_reset_timeout_counts_from_half_open_start() {
+    let (cb, mock, ev) = rig(consecutive(1, 2));
+    fail(&cb);
+    // Idle for open_duration + 3 reset timeouts: HALF_OPEN starts now.
+    mock.increment(OPEN + RESET * 3);
+    assert_eq!(cb.state(), State::HalfOpen);
+    assert_eq!(cb.snapshot().state_duration, Duration::ZERO);
+    mock.increment(RESET - Duration::from_nanos(1));
+    assert_eq!(cb.state(), State::HalfOpen);
+    mock.increment(Duration::from_nanos(1));
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(ev.list().len(), 3);
+}
+
+#[test]
+fn r8_dropped_probe_frees_its_slot_and_never_wedges() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1));
+    to_half_open(&cb, &mock, 1);
+    let p = cb.try_acquire().unwrap();
+    assert!(cb.try_acquire().is_err());
+    drop(p);
+    let s = cb.snapshot();
+    assert_eq!(s.half_open_calls, 0);
+    assert_eq!(s.total_calls, 1, "a dropped permit is no call");
+    let p = cb.try_acquire().expect("slot freed");
+    p.success();
+    assert_eq!(cb.state(), State::Closed);
+}
+
+#[test]
+fn r8_leaked_probe_never_wedges() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1));
+    to_half_open(&cb, &mock, 1);
+    std::mem::forget(cb.try_acquire().unwrap());
+    assert!(cb.try_acquire().is_err());
+    mock.increment(RESET);
+    assert!(cb.try_acquire().is_err(), "reopened");
+    assert_eq!(cb.state(), State::Open);
+    mock.increment(OPEN);
+    cb.try_acquire().expect("a probe again").success();
+    assert_eq!(cb.state(), State::Closed);
+}
+
+// ---- R9 --------------------------------------------------------------------
+
+#[test]
+fn r9_stale_verdict_does_not_move_state() {
+    let (cb, mock, ev) = rig(consecutive(2, 2));
+    let slow = cb.try_acquire().unwrap();
+    assert!(!slow.is_probe());
+    fail(&cb);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+    mock.increment(OPEN);
+    assert_eq!(cb.state(), State::HalfOpen);
+    slow.failure();
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::HalfOpen, "a stale failure must not reopen");
+    assert_eq!(s.total_failures, 3, "but it counts in the totals");
+    assert_eq!(s.half_open_calls, 0);
+    assert_eq!(ev.list().len(), 2);
+    cb.try_acquire().unwrap().success();
+    cb.try_acquire().unwrap().success();
+    assert_eq!(cb.state(), State::Closed);
+}
+
+#[test]
+fn r9_stale_failure_while_open_does_not_extend_or_count_in_window() {
+    let (cb, mock, _ev) = rig(consecutive(2, 1));
+    let slow = cb.try_acquire().unwrap();
+    trip(&cb, 2);
+    let before = cb.snapshot();
+    mock.increment(Duration::from_secs(1));
+    slow.failure();
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::Open);
+    assert_eq!(s.recent_calls, before.recent_calls);
+    assert_eq!(s.consecutive_failures, before.consecutive_failures);
+    assert_eq!(s.open_remaining, Some(OPEN - Duration::from_secs(1)));
+    assert_eq!(s.total_failures, 3);
+}
+
+#[test]
+fn r9_stale_verdicts_after_reclose_leave_window_and_count_alone() {
+    let (cb, mock, _ev) = rig(consecutive(3, 1));
+    let slow_fail = cb.try_acquire().unwrap();
+    let slow_ok = cb.try_acquire().unwrap();
+    to_half_open(&cb, &mock, 3);
+    ok(&cb);
+    assert_eq!(cb.state(), State::Closed);
+    slow_fail.failure();
+    let s = cb.snapshot();
+    assert_eq!((s.recent_calls, s.consecutive_failures), (0, 0));
+    assert_eq!(s.total_failures, 4);
+    // A stale success must not reset the new era's consecutive count.
+    fail(&cb);
+    fail(&cb);
+    slow_ok.success();
+    assert_eq!(cb.snapshot().consecutive_failures, 2);
+    assert_eq!(cb.snapshot().total_successes, 2);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn r9_stale_probe_verdict_ignored_in_the_next_half_open_period() {
+    let (cb, mock, _ev) = rig(consecutive(1, 2));
+    to_half_open(&cb, &mock, 1);
+    let old = cb.try_acquire().unwrap();
+    cb.try_acquire().unwrap().failure(); // reopen
+    mock.increment(OPEN);
+    let p = cb.try_acquire().unwrap(); // a new half-open period
+    old.success(); // stale: neither a slot nor a success of this period
+    let s = cb.snapshot();
+    assert_eq!(s.half_open_calls, 1);
+    p.success();
+    assert_eq!(cb.state(), State::HalfOpen, "only 1 of 2 current successes");
+    cb.try_acquire().unwrap().success();
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(cb.snapshot().total_successes, 3);
+}
+
+// ---- R10 -------------------------------------------------------------------
+
+#[test]
+fn r10_one_listener_call_per_transition() {
+    let (cb, mock, ev) = rig(consecutive(2, 1));
+    let observe = |cb: &CircuitBreaker| {
+        for _ in 0..3 {
+            let _ = cb.state();
+            let _ = cb.snapshot();
+        }
+    };
+    trip(&cb, 2);
+    observe(&cb);
+    mock.increment(OPEN);
+    observe(&cb);
+    cb.try_acquire().unwrap().failure();
+    observe(&cb);
+    mock.increment(OPEN);
+    observe(&cb);
+    ok(&cb);
+    observe(&cb);
+    let list = ev.list();
+    assert_eq!(
+        ev.transitions(),
+        vec![
+            (State::Closed, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Closed),
+        ]
+    );
+    let gens: Vec<u32> = list.iter().map(|e| e.3).collect();
+    assert_eq!(gens, vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn r10_listener_sees_the_breaker_name_and_the_new_state() {
+    let (clock, mock) = Clock::mock();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let cb = CircuitBreaker::builder("payments")
+        .consecutive_failure_threshold(1)
+        .clock(clock)
+        .on_state_change(move |c: &StateChange<'_>| {
+            sink.lock().unwrap().push(c.name.to_owned());
+        })
+        .build()
+        .unwrap();
+    fail(&cb);
+    mock.increment(Duration::from_secs(300));
+    assert_eq!(cb.state(), State::HalfOpen);
+    assert_eq!(*seen.lock().unwrap(), vec!["payments", "payments"]);
+}
+
+// ---- R11 -------------------------------------------------------------------
+
+#[test]
+fn r11_totals_are_exact() {
+    let (cb, mock, _ev) = rig(consecutive(3, 2));
+    let (mut succ, mut fails, mut rej) = (0u64, 0u64, 0u64);
+    for _ in 0..5 {
+        ok(&cb);
+        succ += 1;
+    }
+    drop(cb.try_acquire().unwrap()); // no verdict: not a call
+    cb.try_acquire().unwrap().success();
+    succ += 1;
+    cb.try_acquire().unwrap().failure();
+    fails += 1;
+    assert_eq!(cb.call_with_fallback(|| Err::<u8, _>(1), |_| 0), Err(1));
+    fails += 1;
+    assert!(cb.allow_request());
+    cb.on_failure();
+    fails += 1;
+    assert_eq!(cb.state(), State::Open);
+    assert!(cb.try_acquire().is_err());
+    assert!(cb.call(|| Ok::<(), ()>(())).is_err());
+    assert!(!cb.allow_request());
+    assert_eq!(cb.call_with_fallback(|| Ok::<u8, ()>(1), |_| 9), Ok(9));
+    rej += 4;
+    mock.increment(OPEN);
+    let p = cb.try_acquire().unwrap();
+    let q = cb.try_acquire().unwrap();
+    assert!(cb.try_acquire().is_err());
+    rej += 1;
+    drop(q);
+    p.success();
+    succ += 1;
+    let s = cb.snapshot();
+    assert_eq!(s.total_successes, succ);
+    assert_eq!(s.total_failures, fails);
+    assert_eq!(s.total_rejected, rej);
+    assert_eq!(s.total_calls, succ + fails);
+    assert_eq!((succ, fails, rej), (7, 3, 5));
+}
+
+// ---- R12 (tracing) ---------------------------------------------------------
+
+mod capture {
+    use std::fmt::Write as _;
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Level, Metadata, Subscriber};
+
+    #[derive(Debug, Clone)]
+    pub struct Captured {
+        pub level: Level,
+        pub target: String,
+        pub message: String,
+        pub fields: String,
+    }
+
+    /// A tiny subscriber that records every event.
+    #[derive(Clone, Default)]
+    pub struct Capture(pub Arc<Mutex<Vec<Captured>>>);
+
+    impl Capture {
+        pub fn take(&self) -> Vec<Captured> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    #[derive(Default)]
+    struct Visitor {
+        message: String,
+        fields: String,
+    }
+
+    impl Visit for Visitor {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.message = format!("{value:?}");
+            } else {
+                let _ = write!(self.fields, "{}={:?} ", field.name(), value);
+            }
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            Interest::sometimes()
+        }
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut v = Visitor::default();
+            event.record(&mut v);
+            self.0.lock().unwrap().push(Captured {
+                level: *event.metadata().level(),
+                target: event.metadata().target().to_owned(),
+                message: v.message,
+                fields: v.fields,
+            });
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+use capture::{Capture, Captured};
+use tracing::Level;
+
+fn above_debug(events: &[Captured]) -> Vec<&Captured> {
+    events
+        .iter()
+        .filter(|e| e.level != Level::DEBUG && e.level != Level::TRACE)
+        .collect()
+}
+
+#[test]
+fn r12_opening_logs_warn_with_the_consecutive_reason() {
+    let cap = Capture::default();
+    tracing::subscriber::with_default(cap.clone(), || {
+        let (cb, _mock, ev) = rig(consecutive(3, 1));
+        fail(&cb);
+        fail(&cb);
+        assert!(above_debug(&cap.take()).is_empty(), "no transition yet");
+        fail(&cb);
+        let events = cap.take();
+        let loud = above_debug(&events);
+        assert_eq!(loud.len(), 1, "{events:?}");
+        let e = loud[0];
+        assert_eq!(e.level, Level::WARN);
+        assert!(e.target.starts_with("fusebox"), "target {}", e.target);
+        let reason = ev.reasons()[0].to_string();
+        assert!(reason.contains("consecutive failures"), "{reason}");
+        assert!(reason.contains('3'), "{reason}");
+        assert!(
+            e.message.contains(&reason) || e.fields.contains(&reason),
+            "{e:?} lacks {reason}"
+        );
+        assert!(e.message.contains("cb"), "names the breaker: {e:?}");
+    });
+}
+
+#[test]
+fn r12_opening_logs_warn_with_the_error_rate_reason() {
+    let cap = Capture::default();
+    tracing::subscriber::with_default(cap.clone(), || {
+        let (cb, _mock, ev) = rig(rate(50.0, 4));
+        ok(&cb);
+        ok(&cb);
+        fail(&cb);
+        fail(&cb);
+        assert_eq!(cb.state(), State::Open);
+        let events = cap.take();
+        let loud = above_debug(&events);
+        assert_eq!(loud.len(), 1, "{events:?}");
+        let e = loud[0];
+        assert_eq!(e.level, Level::WARN);
+        assert!(e.target.starts_with("fusebox"), "target {}", e.target);
+        let reason = ev.reasons()[0].to_string();
+        assert!(reason.contains("error rate"), "{reason}");
+        assert!(
+            reason.contains("50") && reason.contains('4') && reason.contains('2'),
+            "figures: {reason}"
+        );
+        assert!(e.message.contains(&reason), "{e:?} lacks {reason}");
+    });
+}
+
+#[test]
+fn r12_half_open_and_close_log_info() {
+    let cap = Capture::default();
+    tracing::subscriber::with_default(cap.clone(), || {
+        let (cb, mock, _ev) = rig(consecutive(1, 1));
+        fail(&cb);
+        cap.take();
+        mock.increment(OPEN);
+        assert_eq!(cb.state(), State::HalfOpen);
+        let events = cap.take();
+        let loud = above_debug(&events);
+        assert_eq!(loud.len(), 1, "{events:?}");
+        assert_eq!(loud[0].level, Level::INFO);
+        assert!(loud[0].target.starts_with("fusebox"));
+        assert!(loud[0].message.contains("half-open"), "{:?}", loud[0]);
+        ok(&cb);
+        let events = cap.take();
+        let loud = above_debug(&events);
+        assert_eq!(loud.len(), 1, "{events:?}");
+        assert_eq!(loud[0].level, Level::INFO);
+        assert!(loud[0].target.starts_with("fusebox"));
+        assert!(loud[0].message.contains("closed"), "{:?}", loud[0]);
+        // R8 and R7 transitions log too: half-open at INFO, reopen at WARN.
+        fail(&cb);
+        mock.increment(OPEN);
+        cb.try_acquire().unwrap().failure();
+        let levels: Vec<Level> = above_debug(&cap.take()).iter().map(|e| e.level).collect();
+        assert_eq!(levels, vec![Level::WARN, Level::INFO, Level::WARN]);
+    });
+}
+
+#[test]
+fn r12_rejections_log_at_debug_at_most() {
+    let cap = Capture::default();
+    tracing::subscriber::with_default(cap.clone(), || {
+        let (cb, mock, _ev) = rig(consecutive(1, 1));
+        fail(&cb);
+        cap.take();
+        for _ in 0..5 {
+            assert!(cb.try_acquire().is_err());
+            assert!(cb.call(|| Ok::<(), ()>(())).is_err());
+            assert!(!cb.allow_request());
+        }
+        mock.increment(OPEN);
+        let p = cb.try_acquire().unwrap();
+        let _ = cap.take(); // the half-open INFO
+        for _ in 0..5 {
+            assert!(cb.try_acquire().is_err());
+        }
+        drop(p);
+        let events = cap.take();
+        assert!(above_debug(&events).is_empty(), "{events:?}");
+        for e in &events {
+            assert!(e.target.starts_with("fusebox"), "{e:?}");
+        }
+        assert_eq!(cb.snapshot().total_rejected, 20);
+    });
+}
+
+#[test]
+fn r12_closed_calls_log_nothing_above_debug() {
+    let cap = Capture::default();
+    tracing::subscriber::with_default(cap.clone(), || {
+        let (cb, _mock, _ev) = rig(consecutive(5, 1));
+        for _ in 0..10 {
+            ok(&cb);
+            fail(&cb);
+        }
+        let events = cap.take();
+        assert!(above_debug(&events).is_empty(), "{events:?}");
+    });
+}
+
+// ---- R13 -------------------------------------------------------------------
+
+#[test]
+fn r13_create_is_get_or_create_and_ignores_the_builder() {
+    let reg = Registry::new();
+    let db = reg
+        .create(CircuitBreaker::builder("database").consecutive_failure_threshold(5))
+        .unwrap();
+    let again = reg
+        .create(CircuitBreaker::builder("database").consecutive_failure_threshold(1))
+        .unwrap();
+    assert!(Arc::ptr_eq(&db, &again));
+    // Even an invalid builder is ignored for an existing name.
+    let invalid = reg
+        .create(CircuitBreaker::builder("database").error_threshold_percentage(f64::NAN))
+        .expect("existing breaker wins");
+    assert!(Arc::ptr_eq(&db, &invalid));
+    // The first builder's settings are the ones in force: 4 failures stay closed.
+    for _ in 0..4 {
+        let _ = again.call(|| Err::<(), ()>(()));
+    }
+    assert_eq!(db.state(), State::Closed);
+    // A new name with an invalid builder is an error, and nothing is registered.
+    let e = reg
+        .create(CircuitBreaker::builder("other").half_open_max_calls(0))
+        .unwrap_err();
+    assert_eq!(e.setting(), "half_open_max_calls");
+    assert!(reg.get("other").is_none());
+    assert_eq!(reg.len(), 1);
+}
+
+#[test]
+fn r13_get_get_all_and_get_states() {
+    let reg = Registry::new();
+    assert!(reg.get("a").is_none());
+    assert!(reg.get_all().is_empty());
+    assert!(reg.get_states().is_empty());
+    let b = reg
+        .create(CircuitBreaker::builder("b").consecutive_failure_threshold(1))
+        .unwrap();
+    let a = reg.create(CircuitBreaker::builder("a")).unwrap();
+    assert!(Arc::ptr_eq(&reg.get("a").unwrap(), &a));
+    let names: Vec<String> = reg.get_all().iter().map(|c| c.name().to_owned()).collect();
+    assert_eq!(names, vec!["a", "b"]);
+    let _ = b.call(|| Err::<(), ()>(()));
+    let states = reg.get_states();
+    assert_eq!(states.keys().collect::<Vec<_>>(), vec!["a", "b"]);
+    assert_eq!(states["a"].state, State::Closed);
+    assert_eq!(states["b"].state, State::Open);
+    assert_eq!(states["b"].name, "b");
+    assert_eq!(states["b"].total_failures, 1);
+}
+
+#[test]
+fn r13_register_returns_the_replaced_breaker() {
+    let reg = Registry::new();
+    assert!(reg.register(CircuitBreaker::new("x")).is_none());
+    let first = reg.get("x").unwrap();
+    let replaced = reg
+        .register(
+            CircuitBreaker::builder("x")
+                .half_open_max_calls(7)
+                .build()
+                .unwrap(),
+        )
+        .expect("replaced");
+    assert!(Arc::ptr_eq(&first, &replaced));
+    let now = reg.get("x").unwrap();
+    assert!(!Arc::ptr_eq(&first, &now));
+    assert_eq!(now.half_open_max_calls(), 7);
+    assert_eq!(reg.len(), 1);
+}
+
+#[test]
+fn r13_unregister_returns_whether_there_was_one() {
+    let reg = Registry::new();
+    reg.register(CircuitBreaker::new("x"));
+    assert!(reg.unregister("x"));
+    assert!(!reg.unregister("x"));
+    assert!(reg.get("x").is_none());
+    assert!(reg.is_empty());
+}
+
+#[test]
+fn r13_global_is_one_process_wide_registry() {
+    let g = Registry::global();
+    assert!(std::ptr::eq(g, Registry::global()));
+    let name = "fusebox-tests-rules-global";
+    let cb = g.create(CircuitBreaker::builder(name)).unwrap();
+    assert!(Arc::ptr_eq(&Registry::global().get(name).unwrap(), &cb));
+    assert!(g.get_states().contains_key(name));
+    assert!(g.unregister(name));
+}
