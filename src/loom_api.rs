@@ -33,3 +33,65 @@ impl Window {
         (t.successes, t.failures, t.rejected)
     }
 }
+
+use crate::breaker::CircuitBreaker;
+use crate::sync::Arc;
+use crate::Permit;
+
+/// A permit that owns an `Arc` of its breaker, so that main can admit a call
+/// before spawning the thread that reports its verdict (loom has no scoped
+/// threads). Success, failure and drop behave as on [`Permit`].
+pub struct Detached {
+    breaker: Arc<CircuitBreaker>,
+    gen: u32,
+    probe: bool,
+    done: bool,
+}
+
+impl Detached {
+    /// Detaches `permit` from its borrow of `breaker`.
+    ///
+    /// Reads the permit's generation back from the state word, so call it
+    /// only while no other thread can move the breaker (model setup).
+    pub fn new(breaker: &Arc<CircuitBreaker>, permit: Permit<'_>) -> Detached {
+        let probe = permit.is_probe();
+        permit.forget();
+        Detached {
+            breaker: breaker.clone(),
+            gen: breaker.load().gen,
+            probe,
+            done: false,
+        }
+    }
+
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    pub fn generation(&self) -> u32 {
+        self.gen
+    }
+
+    pub fn success(mut self) {
+        self.done = true;
+        self.breaker.verdict(self.gen, self.probe, Outcome::Success);
+    }
+
+    pub fn failure(mut self) {
+        self.done = true;
+        self.breaker.verdict(self.gen, self.probe, Outcome::Failure);
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if !self.done {
+            self.breaker.release(self.gen, self.probe);
+        }
+    }
+}
+
+/// The generation in the breaker's state word (not public API).
+pub fn generation(breaker: &CircuitBreaker) -> u32 {
+    breaker.load().gen
+}
