@@ -304,7 +304,12 @@ fn default_stripes() -> usize {
 /// One calibrated clock for the process: `Clock::new()` calibrates the TSC on
 /// first use, so every breaker clones this one.
 fn default_clock() -> quanta::Clock {
+    // Miri cannot run the TSC calibration (cpuid/rdtsc): use a frozen mock.
+    #[cfg(miri)]
+    return quanta::Clock::mock().0;
+    #[cfg(not(miri))]
     static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    #[cfg(not(miri))]
     CLOCK.get_or_init(quanta::Clock::new).clone()
 }
 
