@@ -1,0 +1,370 @@
+//! Differential property test: random valid configurations and random
+//! operation sequences, run on the real breaker (mock clock) and on the
+//! sequential reference model in `tests/support/model.rs`, compared after
+//! every operation (see `tests/support/harness.rs` for what is compared).
+//!
+//! Cases: 256 by default; `PROPTEST_CASES=N` overrides it.
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/model.rs"]
+mod model;
+
+use harness::{run, Cfg, Op};
+use proptest::prelude::*;
+
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn duration_ns() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        3 => MS..=10 * SEC,
+        1 => MS..=20 * MS,
+        1 => prop::sample::select(vec![MS, 10 * MS, 100 * MS, SEC, 5 * SEC, 10 * SEC]),
+    ]
+}
+
+fn percentage() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        2 => (1u32..=100).prop_map(f64::from),
+        2 => 0.001f64..=100.0,
+        1 => prop::sample::select(vec![100.0, 50.0, 100.0 / 3.0, 200.0 / 3.0, 1e-9, f64::MIN_POSITIVE]),
+    ]
+}
+
+prop_compose! {
+    fn cfg()(
+        error_threshold_percentage in percentage(),
+        consecutive_failure_threshold in 1u32..=5,
+        open_ns in duration_ns(),
+        half_open_max_calls in 1u32..=4,
+        reset_ns in duration_ns(),
+        window_buckets in 1u32..=10,
+        window_extra in prop_oneof![Just(0u64), 0..=10 * SEC],
+        min_calls_for_error_rate in 1u32..=10,
+        origin_ns in prop_oneof![3 => Just(0u64), 1 => 0..=20 * SEC],
+    ) -> Cfg {
+        let window_ns = (u64::from(window_buckets) * MS + window_extra).min(10 * SEC);
+        Cfg {
+            error_threshold_percentage,
+            consecutive_failure_threshold,
+            open_ns,
+            half_open_max_calls,
+            reset_ns,
+            window_ns,
+            min_calls_for_error_rate,
+            window_buckets,
+            origin_ns,
+        }
+    }
+}
+
+fn op(cfg: &Cfg) -> impl Strategy<Value = Op> {
+    let bucket = cfg.bucket_ns();
+    let (open, reset, window) = (cfg.open_ns, cfg.reset_ns, cfg.window_ns);
+    let large = prop_oneof![
+        Just(open),
+        Just(reset),
+        Just(open - 1),
+        Just(reset - 1),
+        Just(open.max(reset)),
+        Just(window),
+        Just(window + bucket),
+        open..=open + reset + window,
+    ];
+    prop_oneof![
+        10 => Just(Op::Acquire),
+        8 => any::<usize>().prop_map(Op::Success),
+        8 => any::<usize>().prop_map(Op::Failure),
+        3 => any::<usize>().prop_map(Op::Drop),
+        4 => Just(Op::Allow),
+        3 => Just(Op::OnSuccess),
+        3 => Just(Op::OnFailure),
+        10 => Just(Op::CallOk),
+        10 => Just(Op::CallErr),
+        2 => Just(Op::CallPanic),
+        10 => (0..=2 * bucket).prop_map(Op::Advance),
+        5 => large.prop_map(Op::Advance),
+        1 => (0..=2 * bucket).prop_map(Op::Rewind),
+        4 => Just(Op::State),
+        4 => Just(Op::Snapshot),
+    ]
+}
+
+fn scenario() -> impl Strategy<Value = (Cfg, Vec<Op>)> {
+    cfg().prop_flat_map(|cfg| {
+        let ops = prop::collection::vec(op(&cfg), 0..=200);
+        (Just(cfg), ops)
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn breaker_matches_the_model((cfg, ops) in scenario()) {
+        if let Err(divergence) = run(&cfg, &ops) {
+            prop_assert!(false, "{}\nconfig: {:?}", divergence, cfg);
+        }
+    }
+}
+
+// ---- regressions and hand-written scenarios --------------------------------
+
+fn base() -> Cfg {
+    Cfg {
+        error_threshold_percentage: 50.0,
+        consecutive_failure_threshold: 3,
+        open_ns: SEC,
+        half_open_max_calls: 2,
+        reset_ns: 2 * SEC,
+        window_ns: 10 * SEC,
+        min_calls_for_error_rate: 4,
+        window_buckets: 10,
+        origin_ns: 0,
+    }
+}
+
+fn check(cfg: &Cfg, ops: &[Op]) {
+    if let Err(divergence) = run(cfg, ops) {
+        panic!("{divergence}\nconfig: {cfg:?}");
+    }
+}
+
+#[test]
+fn trip_half_open_close_cycle() {
+    use Op::*;
+    check(
+        &base(),
+        &[
+            CallErr,
+            CallErr,
+            CallErr,
+            Snapshot,
+            Acquire,
+            Advance(SEC - 1),
+            Acquire,
+            Advance(1),
+            Acquire, // the first probe, admitted by the request itself
+            Acquire,
+            Acquire, // rejected: both slots taken
+            Success(0),
+            Acquire,
+            Success(0),
+            Success(0),
+            Snapshot,
+        ],
+    );
+}
+
+#[test]
+fn reset_timeout_resolves_both_ways() {
+    use Op::*;
+    check(
+        &base(),
+        &[
+            CallErr,
+            CallErr,
+            CallErr,
+            Advance(SEC),
+            State,
+            Allow,
+            OnSuccess,
+            Advance(2 * SEC),
+            Snapshot, // one success: closes
+            CallErr,
+            CallErr,
+            CallErr,
+            Advance(SEC),
+            Acquire,
+            Advance(2 * SEC),
+            Acquire, // no success: reopens, and this request is rejected
+            Success(0),
+            Snapshot,
+        ],
+    );
+}
+
+#[test]
+fn stale_verdicts_touch_only_totals() {
+    use Op::*;
+    check(
+        &base(),
+        &[
+            Acquire,
+            CallErr,
+            CallErr,
+            CallErr,
+            Advance(SEC),
+            Acquire,
+            Failure(0), // admitted while CLOSED: stale
+            Snapshot,
+            Drop(0),
+            Snapshot,
+        ],
+    );
+}
+
+#[test]
+fn a_panic_is_a_failure_and_frees_the_probe() {
+    use Op::*;
+    let cfg = Cfg {
+        consecutive_failure_threshold: 1,
+        half_open_max_calls: 1,
+        ..base()
+    };
+    check(
+        &cfg,
+        &[
+            CallPanic,
+            Snapshot,
+            Advance(SEC),
+            CallPanic,
+            Snapshot,
+            Advance(SEC),
+            CallOk,
+            Snapshot,
+        ],
+    );
+}
+
+#[test]
+fn error_rate_trips_at_min_calls() {
+    use Op::*;
+    let cfg = Cfg {
+        consecutive_failure_threshold: 5,
+        ..base()
+    };
+    check(
+        &cfg,
+        &[
+            CallOk,
+            CallErr,
+            CallOk,
+            CallErr, // 2 of 4 = 50 %
+            Snapshot,
+            Advance(10 * SEC),
+            Snapshot,
+        ],
+    );
+}
+
+#[test]
+fn window_counts_across_backward_clock_jumps() {
+    use Op::*;
+    let cfg = Cfg {
+        consecutive_failure_threshold: 5,
+        min_calls_for_error_rate: 10,
+        window_ns: 4 * SEC,
+        window_buckets: 3, // ring of 4 slots
+        origin_ns: 5 * SEC,
+        ..base()
+    };
+    let bucket = cfg.bucket_ns();
+    check(
+        &cfg,
+        &[
+            CallOk,
+            Advance(10 * bucket),
+            CallErr,
+            Rewind(4 * bucket), // same ring slot, older bucket
+            CallErr,
+            Snapshot,
+            Rewind(20 * bucket), // before the origin
+            CallOk,
+            Snapshot,
+            Advance(bucket / 2),
+            Snapshot,
+        ],
+    );
+}
+
+/// R6 says closing clears the window. The engine labels window buckets with
+/// the low 8 bits of the era (the generation the breaker last closed in), so
+/// after 256 closings within one monitoring window a bucket that nobody
+/// touched since comes back into the window of the new era: here 4 failures
+/// from the first era make one fresh failure trip the breaker by error rate.
+#[test]
+#[ignore = "engine bug: window era tag wraps after 256 closings, resurrecting old buckets (R6)"]
+fn window_is_cleared_even_after_256_closings() {
+    use fusebox::{quanta::Clock, CircuitBreaker, State};
+    use std::time::Duration;
+
+    let (clock, mock) = Clock::mock();
+    let cb = CircuitBreaker::builder("wrap")
+        .error_threshold_percentage(50.0)
+        .consecutive_failure_threshold(5)
+        .open_duration(Duration::from_millis(1))
+        .half_open_max_calls(1)
+        .reset_timeout(Duration::from_secs(10))
+        .monitoring_window(Duration::from_secs(10))
+        .min_calls_for_error_rate(5)
+        .window_buckets(10)
+        .clock(clock)
+        .build()
+        .unwrap();
+    let fail = || assert!(cb.call(|| Err::<(), _>("down")).is_err());
+    // Era 0, bucket 0: 4 failures and a success (5 calls, 80 %), no trip.
+    (0..4).for_each(|_| fail());
+    cb.call(|| Ok::<_, ()>(())).unwrap();
+    assert_eq!(cb.state(), State::Closed);
+    // Bucket 1: 256 trip / probe / close cycles, 1 ms each.
+    mock.increment(Duration::from_secs(1));
+    for cycle in 0..256 {
+        (0..5).for_each(|_| fail());
+        assert_eq!(cb.state(), State::Open, "cycle {cycle}");
+        mock.increment(Duration::from_millis(1));
+        cb.call(|| Ok::<_, ()>(())).unwrap();
+        assert_eq!(cb.state(), State::Closed, "cycle {cycle}");
+    }
+    // A freshly closed breaker: the window must be empty (R6) ...
+    let s = cb.snapshot();
+    assert_eq!((s.recent_calls, s.error_rate), (0, 0.0), "{s:?}");
+    // ... and one failure (1 call < min_calls 5, 1 < 5 consecutive) must not trip.
+    fail();
+    assert_eq!(cb.state(), State::Closed);
+}
+
+/// The same bug through the differential harness.
+#[test]
+#[ignore = "engine bug: window era tag wraps after 256 closings, resurrecting old buckets (R6)"]
+fn window_is_cleared_even_after_256_closings_differential() {
+    use Op::*;
+    let cfg = Cfg {
+        error_threshold_percentage: 50.0,
+        consecutive_failure_threshold: 5,
+        open_ns: MS,
+        half_open_max_calls: 1,
+        reset_ns: 10 * SEC,
+        window_ns: 10 * SEC,
+        min_calls_for_error_rate: 5,
+        window_buckets: 10,
+        origin_ns: 0,
+    };
+    let mut ops = vec![CallErr, CallErr, CallErr, CallErr, CallOk, Advance(SEC)];
+    for _ in 0..256 {
+        ops.extend([
+            CallErr,
+            CallErr,
+            CallErr,
+            CallErr,
+            CallErr,
+            Advance(MS),
+            CallOk,
+        ]);
+    }
+    ops.extend([Snapshot, CallErr, Snapshot]);
+    check(&cfg, &ops);
+}

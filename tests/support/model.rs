@@ -1,0 +1,444 @@
+//! A sequential reference model of SPEC.md: one thread, no atomics, plain
+//! integers and a list of verdicts.
+//!
+//! It is driven side by side with the real breaker (on a mock clock) by
+//! `tests/model_proptest.rs` and the `fuzz/` targets, which assert that the
+//! two agree after every operation.
+//!
+//! Time is `u64` nanoseconds since the breaker was built, set by the driver
+//! with [`Model::set_now`] before each operation. A clock that reads before
+//! the origin reads 0; a clock that goes backwards is taken as it is (every
+//! "time since" saturates at 0).
+//!
+//! Where SPEC.md leaves a detail open, the model follows the decisions
+//! written down in `src/lib.rs` and the engine's documentation:
+//!
+//! * half-open admission caps probes *in flight*; a probe success frees its
+//!   slot and adds a success; the breaker closes when the successes reach
+//!   `half_open_max_calls`;
+//! * the window (and the consecutive count) belong to an *era*, the
+//!   generation in which the breaker last closed. Closing starts a new era
+//!   (R6 clears both); opening does not, so an OPEN or HALF_OPEN breaker
+//!   still shows the figures that tripped it, and probe verdicts are added to
+//!   them (a probe success resets the consecutive count, a probe failure
+//!   adds one);
+//! * `on_success`/`on_failure` are verdicts of the current generation: in
+//!   CLOSED like a permit's, in HALF_OPEN like a probe's (only if a probe is
+//!   in flight), in OPEN they reach the totals only. They make no time-based
+//!   transition;
+//! * window bucketing: bucket width `w = ceil(monitoring_window / B)`, a
+//!   verdict at time `t` is in bucket `t / w`, and it counts while the current
+//!   bucket is at most `B - 1` buckets after it (buckets after the current
+//!   one, which a clock that went backwards can leave, count too);
+//! * the window keeps one bucket per slot of a ring of
+//!   `R = B.next_power_of_two()` slots (bucket `e` in slot `e % R`): a verdict
+//!   is lost from the window, not from the totals, once a verdict of a later
+//!   bucket (or the same bucket of a later era) in the same slot was
+//!   recorded. With a clock that only moves forward such a verdict has
+//!   already left the window, so this rule only shows when the clock goes
+//!   backwards.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fusebox::{Snapshot, State};
+
+/// The settings the model needs, in nanoseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    pub name: String,
+    pub error_threshold_percentage: f64,
+    pub consecutive_failure_threshold: u32,
+    pub open_ns: u64,
+    pub half_open_max_calls: u32,
+    pub reset_ns: u64,
+    pub window_ns: u64,
+    pub min_calls_for_error_rate: u32,
+    pub window_buckets: u32,
+}
+
+impl ModelConfig {
+    /// `w = ceil(monitoring_window / B)`.
+    pub fn bucket_ns(&self) -> u64 {
+        self.window_ns.div_ceil(u64::from(self.window_buckets))
+    }
+
+    /// Slots in the bucket ring.
+    pub fn ring(&self) -> u64 {
+        u64::from(self.window_buckets.next_power_of_two())
+    }
+}
+
+/// One verdict that reached the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    pub time_ns: u64,
+    pub era: u64,
+    pub failure: bool,
+}
+
+/// A model permit: the generation it was admitted in, and whether it is a
+/// half-open probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelPermit {
+    pub gen: u64,
+    pub probe: bool,
+}
+
+/// A refusal: the state it was refused in and `retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelRejected {
+    pub state: State,
+    pub retry_after: Option<Duration>,
+}
+
+/// The reference model.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub cfg: ModelConfig,
+    /// Nanoseconds since the breaker was built.
+    pub now: u64,
+    pub state: State,
+    /// Bumped on every transition.
+    pub gen: u64,
+    /// HALF_OPEN: probes admitted and not yet resolved.
+    pub inflight: u32,
+    /// HALF_OPEN: probes that succeeded.
+    pub successes: u32,
+    /// When the current state began.
+    pub since: u64,
+    /// The generation in which the breaker last closed (0 at creation).
+    pub era: u64,
+    /// Windowed verdicts (pruned of those that can never count again).
+    pub records: Vec<Record>,
+    /// Per ring slot, the latest `(bucket, era)` any verdict was recorded in.
+    pub slot_latest: HashMap<u64, (u64, u64)>,
+    /// Consecutive failures of the current era.
+    pub consecutive: u64,
+    pub total_successes: u64,
+    pub total_failures: u64,
+    pub total_rejected: u64,
+    /// Transitions made, for statistics.
+    pub transitions: u64,
+}
+
+impl Model {
+    pub fn new(cfg: ModelConfig) -> Model {
+        Model {
+            cfg,
+            now: 0,
+            state: State::Closed,
+            gen: 0,
+            inflight: 0,
+            successes: 0,
+            since: 0,
+            era: 0,
+            records: Vec::new(),
+            slot_latest: HashMap::new(),
+            consecutive: 0,
+            total_successes: 0,
+            total_failures: 0,
+            total_rejected: 0,
+            transitions: 0,
+        }
+    }
+
+    /// Sets the clock: nanoseconds since the breaker was built.
+    pub fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+
+    fn elapsed(&self) -> u64 {
+        self.now.saturating_sub(self.since)
+    }
+
+    fn enter(&mut self, state: State) {
+        self.state = state;
+        self.gen += 1;
+        self.inflight = 0;
+        self.successes = 0;
+        self.since = self.now;
+        self.transitions += 1;
+        if state == State::Closed {
+            // R6: a new era, with an empty window and no consecutive failures.
+            self.era = self.gen;
+            self.consecutive = 0;
+            self.records.retain(|r| r.era >= self.era);
+        }
+    }
+
+    // ---- the window ------------------------------------------------------
+
+    fn bucket_of(&self, t: u64) -> u64 {
+        t / self.cfg.bucket_ns()
+    }
+
+    /// Records a verdict of `era` at the current time.
+    fn record(&mut self, era: u64, failure: bool) {
+        let bucket = self.bucket_of(self.now);
+        let slot = bucket % self.cfg.ring();
+        let latest = self.slot_latest.entry(slot).or_insert((0, 0));
+        if (bucket, era) > *latest {
+            *latest = (bucket, era);
+        }
+        self.records.push(Record {
+            time_ns: self.now,
+            era,
+            failure,
+        });
+        // Drop what can never count again: superseded in its slot.
+        let ring = self.cfg.ring();
+        let bucket_ns = self.cfg.bucket_ns();
+        let slots = &self.slot_latest;
+        self.records.retain(|r| {
+            let b = r.time_ns / bucket_ns;
+            slots.get(&(b % ring)) == Some(&(b, r.era))
+        });
+    }
+
+    /// `(successes, failures)` of the current era in the window.
+    pub fn window_counts(&self) -> (u64, u64) {
+        let now_bucket = self.bucket_of(self.now);
+        let oldest = now_bucket.saturating_sub(u64::from(self.cfg.window_buckets) - 1);
+        let (mut s, mut f) = (0, 0);
+        for r in &self.records {
+            let b = self.bucket_of(r.time_ns);
+            let latest = self.slot_latest.get(&(b % self.cfg.ring()));
+            if r.era == self.era && b >= oldest && latest == Some(&(b, r.era)) {
+                if r.failure {
+                    f += 1;
+                } else {
+                    s += 1;
+                }
+            }
+        }
+        (s, f)
+    }
+
+    pub fn error_rate(failures: u64, calls: u64) -> f64 {
+        if calls == 0 {
+            0.0
+        } else {
+            (failures as f64 * 100.0 / calls as f64).min(100.0)
+        }
+    }
+
+    // ---- time-based transitions (R4, R8) ---------------------------------
+
+    /// Whether a time-based transition has fallen due (so that `state()` or
+    /// `snapshot()` would make it).
+    pub fn due(&self) -> bool {
+        match self.state {
+            State::Closed => false,
+            State::Open => self.elapsed() >= self.cfg.open_ns,
+            State::HalfOpen => self.elapsed() >= self.cfg.reset_ns,
+        }
+    }
+
+    /// R8: resolves an expired HALF_OPEN. Returns whether it did.
+    fn resolve_reset_timeout(&mut self) -> bool {
+        if self.state == State::HalfOpen && self.elapsed() >= self.cfg.reset_ns {
+            if self.successes > 0 {
+                self.enter(State::Closed);
+            } else {
+                self.enter(State::Open);
+            }
+            true
+        } else {
+            false
+        }
+    }
+
+    /// What `state()` and `snapshot()` do first.
+    fn settle(&mut self) {
+        loop {
+            match self.state {
+                State::Closed => return,
+                State::Open => {
+                    if self.elapsed() < self.cfg.open_ns {
+                        return;
+                    }
+                    self.enter(State::HalfOpen);
+                }
+                State::HalfOpen => {
+                    if !self.resolve_reset_timeout() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- admission -------------------------------------------------------
+
+    pub fn try_acquire(&mut self) -> Result<ModelPermit, ModelRejected> {
+        loop {
+            match self.state {
+                State::Closed => {
+                    return Ok(ModelPermit {
+                        gen: self.gen,
+                        probe: false,
+                    })
+                }
+                State::Open => {
+                    let elapsed = self.elapsed();
+                    if elapsed < self.cfg.open_ns {
+                        self.total_rejected += 1;
+                        return Err(ModelRejected {
+                            state: State::Open,
+                            retry_after: Some(Duration::from_nanos(self.cfg.open_ns - elapsed)),
+                        });
+                    }
+                    // R4: this request moves the breaker and is its first probe.
+                    self.enter(State::HalfOpen);
+                    self.inflight = 1;
+                    return Ok(ModelPermit {
+                        gen: self.gen,
+                        probe: true,
+                    });
+                }
+                State::HalfOpen => {
+                    if self.resolve_reset_timeout() {
+                        continue; // the request proceeds in the new state
+                    }
+                    if self.inflight >= self.cfg.half_open_max_calls {
+                        self.total_rejected += 1;
+                        return Err(ModelRejected {
+                            state: State::HalfOpen,
+                            retry_after: None,
+                        });
+                    }
+                    self.inflight += 1;
+                    return Ok(ModelPermit {
+                        gen: self.gen,
+                        probe: true,
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn allow_request(&mut self) -> bool {
+        self.try_acquire().is_ok()
+    }
+
+    // ---- verdicts --------------------------------------------------------
+
+    fn count_total(&mut self, failure: bool) {
+        if failure {
+            self.total_failures += 1;
+        } else {
+            self.total_successes += 1;
+        }
+    }
+
+    pub fn verdict(&mut self, permit: ModelPermit, failure: bool) {
+        if permit.probe {
+            self.probe_verdict(permit.gen, failure);
+        } else {
+            self.closed_verdict(permit.gen, failure);
+        }
+    }
+
+    fn closed_verdict(&mut self, gen: u64, failure: bool) {
+        self.count_total(failure);
+        if self.state != State::Closed || self.gen != gen {
+            return; // R9
+        }
+        self.record(self.era, failure);
+        if !failure {
+            self.consecutive = 0; // R1
+            return;
+        }
+        self.consecutive += 1;
+        let (s, f) = self.window_counts();
+        let calls = s + f;
+        let consecutive_trip =
+            self.consecutive >= u64::from(self.cfg.consecutive_failure_threshold);
+        let rate_trip = calls > 0
+            && calls >= u64::from(self.cfg.min_calls_for_error_rate)
+            && Model::error_rate(f, calls) >= self.cfg.error_threshold_percentage;
+        if consecutive_trip || rate_trip {
+            self.enter(State::Open); // R1, R2
+        }
+    }
+
+    fn probe_verdict(&mut self, gen: u64, failure: bool) {
+        self.count_total(failure);
+        if self.state != State::HalfOpen || self.gen != gen || self.inflight == 0 {
+            return; // R9
+        }
+        let era = self.era;
+        if failure {
+            self.enter(State::Open); // R7
+            self.record(era, true);
+            self.consecutive += 1;
+            return;
+        }
+        self.successes += 1;
+        if self.successes >= self.cfg.half_open_max_calls {
+            // R6. The probe's own verdict lands in the era it was made in.
+            self.enter(State::Closed);
+            self.record(era, false);
+        } else {
+            self.inflight -= 1;
+            self.record(era, false);
+            self.consecutive = 0;
+        }
+    }
+
+    /// A permit dropped without a verdict.
+    pub fn release(&mut self, permit: ModelPermit) {
+        if permit.probe
+            && self.state == State::HalfOpen
+            && self.gen == permit.gen
+            && self.inflight > 0
+        {
+            self.inflight -= 1;
+        }
+    }
+
+    /// Seed-style verdicts: of the current generation.
+    pub fn on_verdict(&mut self, failure: bool) {
+        match self.state {
+            State::Closed => self.closed_verdict(self.gen, failure),
+            State::HalfOpen => self.probe_verdict(self.gen, failure),
+            State::Open => self.count_total(failure),
+        }
+    }
+
+    // ---- observation -----------------------------------------------------
+
+    pub fn state(&mut self) -> State {
+        self.settle();
+        self.state
+    }
+
+    pub fn snapshot(&mut self) -> Snapshot {
+        self.settle();
+        let (s, f) = self.window_counts();
+        let elapsed = self.elapsed();
+        Snapshot {
+            name: self.cfg.name.clone(),
+            state: self.state,
+            error_rate: Model::error_rate(f, s + f),
+            recent_calls: s + f,
+            consecutive_failures: self.consecutive,
+            total_calls: self.total_successes + self.total_failures,
+            total_successes: self.total_successes,
+            total_failures: self.total_failures,
+            total_rejected: self.total_rejected,
+            state_duration: Duration::from_nanos(elapsed),
+            open_remaining: (self.state == State::Open)
+                .then(|| Duration::from_nanos(self.cfg.open_ns.saturating_sub(elapsed))),
+            half_open_calls: if self.state == State::HalfOpen {
+                self.inflight
+            } else {
+                0
+            },
+            half_open_max_calls: self.cfg.half_open_max_calls,
+        }
+    }
+}
