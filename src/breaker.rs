@@ -195,7 +195,10 @@ impl CircuitBreaker {
             match w.state {
                 State::Closed => return Ok(Permit::new(self, w.gen, false)),
                 State::Open => {
-                    let elapsed = self.stamp_for(w, now).elapsed(now);
+                    let Some(elapsed) = self.elapsed(w, now) else {
+                        w = self.load();
+                        continue;
+                    };
                     if elapsed < self.config.open_nanos {
                         let left = Duration::from_nanos(self.config.open_nanos - elapsed);
                         return Err(self.reject(Rejected::open(Name::new(&self.name), left)));
@@ -444,7 +447,7 @@ impl CircuitBreaker {
         if self.cas(from, to).is_err() {
             return false;
         }
-        self.stamp_for(to, now);
+        let _ = self.stamp_for(to, now);
         if to.state == State::Closed {
             self.advance_era(to.gen);
         }
@@ -459,20 +462,26 @@ impl CircuitBreaker {
         true
     }
 
+    /// Time spent in `w`'s state at `now`; `None` if `w` is stale (the stamp
+    /// already belongs to a newer generation: reload and retry).
+    fn elapsed(&self, w: Word, now: u64) -> Option<u64> {
+        let stamp = self.stamp_for(w, now)?;
+        Some(stamp.elapsed(now))
+    }
+
     /// The stamp of `w`'s state, writing `(w.gen, now)` first if the stamp
-    /// still belongs to an older generation.
-    fn stamp_for(&self, w: Word, now: u64) -> Stamp {
+    /// still belongs to an older generation. `None` if it belongs to a newer
+    /// one.
+    fn stamp_for(&self, w: Word, now: u64) -> Option<Stamp> {
         let stamp = &self.core.stamp;
         let mut cur = Stamp::unpack(stamp.load(Ordering::Acquire));
         loop {
             if cur.belongs_to(w.gen) {
-                return cur;
+                return Some(cur);
             }
             if (cur.gen_low.wrapping_sub(w.gen as u8) as i8) > 0 {
-                // The stamp is newer than `w`: our word is stale. Elapsed
-                // time for a stale word is reported as zero; the caller's
-                // CAS will fail and retry with the new word.
-                return Stamp::new(w.gen, now);
+                // The stamp is newer than `w`: our word is stale.
+                return None;
             }
             let next = Stamp::new(w.gen, now);
             match stamp.compare_exchange(
@@ -481,7 +490,7 @@ impl CircuitBreaker {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return next,
+                Ok(_) => return Some(next),
                 Err(actual) => cur = Stamp::unpack(actual),
             }
         }
@@ -519,10 +528,13 @@ impl CircuitBreaker {
     }
 
     /// R8: if HALF_OPEN `w` has outlived `reset_timeout`, resolves it and
-    /// returns the new word; `None` if it has not.
+    /// returns the new word; `None` if it has not. Also returns the new word
+    /// if `w` turned out to be stale.
     fn resolve_reset_timeout(&self, w: Word, now: u64) -> Option<Word> {
-        if self.stamp_for(w, now).elapsed(now) < self.config.reset_nanos {
-            return None;
+        match self.elapsed(w, now) {
+            None => return Some(self.load()),
+            Some(elapsed) if elapsed < self.config.reset_nanos => return None,
+            Some(_) => {}
         }
         let to = if policy::reset_timeout_closes(w.successes) {
             w.enter(State::Closed)
@@ -543,8 +555,13 @@ impl CircuitBreaker {
             match w.state {
                 State::Closed => return w,
                 State::Open => {
-                    if self.stamp_for(w, now).elapsed(now) < self.config.open_nanos {
-                        return w;
+                    match self.elapsed(w, now) {
+                        None => {
+                            w = self.load();
+                            continue;
+                        }
+                        Some(elapsed) if elapsed < self.config.open_nanos => return w,
+                        Some(_) => {}
                     }
                     self.transition(
                         w,
@@ -568,8 +585,12 @@ impl CircuitBreaker {
     /// due with time), window figures, exact totals. O(stripes × buckets).
     pub fn snapshot(&self) -> Snapshot {
         let now = self.clock.now();
-        let w = self.settle(self.load(), now);
-        let elapsed = self.stamp_for(w, now).elapsed(now);
+        let (w, elapsed) = loop {
+            let w = self.settle(self.load(), now);
+            if let Some(elapsed) = self.elapsed(w, now) {
+                break (w, elapsed);
+            }
+        };
         let era = self.era_of(w);
         let counts = self.window.counts(self.window.epoch(now), era as u8);
         let consec = self.consecutive.load(Ordering::Relaxed);

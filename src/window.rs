@@ -269,11 +269,34 @@ impl Window {
     }
 
     /// Records a verdict of `era` at `epoch` in the window and the totals.
+    ///
+    /// The common case (the slot already holds this bucket and its count
+    /// word is in step) is two loads and one CAS on the caller's own stripe;
+    /// everything else is [`record_slow`](Self::record_slow).
     #[inline]
     pub(crate) fn record(&self, epoch: u64, era: u8, outcome: Outcome) {
         let stripe = self.my_stripe();
-        let slot = (epoch as usize) & self.slot_mask;
-        let base = slot * WORDS_PER_SLOT;
+        let base = ((epoch as usize) & self.slot_mask) * WORDS_PER_SLOT;
+        let tag = Tag::unpack(self.word(stripe, base).load(Ordering::Acquire));
+        if tag.epoch == epoch && tag.era == era {
+            let counter = self.word(stripe, base + 1 + outcome as usize);
+            let c = counter.load(Ordering::Relaxed);
+            if count_seq(c) == tag.seq
+                && count_of(c) != COUNT_MASK
+                && counter
+                    .compare_exchange(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+        }
+        self.record_slow(stripe, base, epoch, era, outcome);
+    }
+
+    /// The roll-over protocol (see the module docs).
+    #[cold]
+    #[inline(never)]
+    fn record_slow(&self, stripe: usize, base: usize, epoch: u64, era: u8, outcome: Outcome) {
         let tag_word = self.word(stripe, base);
         let counter = self.word(stripe, base + 1 + outcome as usize);
         loop {
