@@ -57,7 +57,10 @@ fn probe_success_vs_failure() {
         assert_eq!(s.half_open_calls, 0);
         assert_eq!((s.total_successes, s.total_failures), (1, 2));
         assert_eq!(s.total_rejected, rejected);
-        assert!(s.open_remaining.is_some_and(|d| d == OPEN), "fresh open_duration");
+        assert!(
+            s.open_remaining.is_some_and(|d| d == OPEN),
+            "fresh open_duration"
+        );
     });
 }
 
@@ -80,7 +83,11 @@ fn probe_success_vs_success() {
         assert_eq!(s.half_open_calls, 0);
         assert_eq!((s.total_successes, s.total_failures), (2, 1));
         assert_eq!(s.total_rejected, rejected);
-        assert_eq!((s.recent_calls, s.consecutive_failures), (0, 0), "R6 clears");
+        assert_eq!(
+            (s.recent_calls, s.consecutive_failures),
+            (0, 0),
+            "R6 clears"
+        );
     });
 }
 

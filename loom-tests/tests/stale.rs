@@ -46,7 +46,11 @@ fn stale_vs_probe(stale_failure: bool, half_open_max: u32) {
 
         let s = cb.snapshot();
         let stale_f = u64::from(stale_failure);
-        assert_eq!(s.total_failures, 1 + stale_f, "the stale verdict is counted");
+        assert_eq!(
+            s.total_failures,
+            1 + stale_f,
+            "the stale verdict is counted"
+        );
         assert_eq!(s.total_successes, 2 - stale_f);
         assert_eq!(s.total_rejected, 0);
         if half_open_max == 1 {

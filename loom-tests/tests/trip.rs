@@ -48,12 +48,23 @@ fn trip_race(threshold: u32) {
         }
 
         assert_eq!(cb.state(), State::Open);
-        assert_eq!(events.counts(), (1, 0, 0), "exactly one transition, to OPEN");
-        assert_eq!(fusebox::__loom::generation(&cb), 1, "generation bumped once");
+        assert_eq!(
+            events.counts(),
+            (1, 0, 0),
+            "exactly one transition, to OPEN"
+        );
+        assert_eq!(
+            fusebox::__loom::generation(&cb),
+            1,
+            "generation bumped once"
+        );
         let s = cb.snapshot();
         assert_eq!(s.total_failures, failed, "R11: every failure counted once");
         assert_eq!(s.total_successes, 0);
-        assert_eq!(s.total_rejected, rejected, "R11: every rejection counted once");
+        assert_eq!(
+            s.total_rejected, rejected,
+            "R11: every rejection counted once"
+        );
         if threshold == 2 {
             // Both failures are needed, so both were current and admitted.
             assert_eq!(failed, 2);
