@@ -1,0 +1,92 @@
+//! The bucket roll-over protocol of the striped window (R2's window, R11).
+//!
+//! All writers share one stripe (`stripes = 1`) so that they race on the
+//! same slot words; the ring has 2 slots, so epochs 0, 2 and 4 share slot 0.
+//! After the threads join, the all-time totals must be exact (no count lost
+//! by a roll-over, none counted twice) and the window of the newest epoch
+//! must hold exactly the verdicts recorded in it.
+#![cfg(fusebox_loom)]
+
+use fusebox::__loom::Window;
+use fusebox_loom_tests::model;
+use loom::sync::Arc;
+use loom::thread;
+
+const S: bool = false;
+const F: bool = true;
+
+/// Runs one list of `(epoch, era, failure)` records per thread: the first
+/// two lists on spawned threads, the last on main.
+fn run(w: &Arc<Window>, ops: [&'static [(u64, u8, bool)]; 3]) {
+    let handles: Vec<_> = ops[..2]
+        .iter()
+        .map(|&list| {
+            let w = w.clone();
+            thread::spawn(move || {
+                for &(epoch, era, failure) in list {
+                    w.record(epoch, era, failure);
+                }
+            })
+        })
+        .collect();
+    for &(epoch, era, failure) in ops[2] {
+        w.record(epoch, era, failure);
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+/// A late write to epoch 0 races the roll of slot 0 to epoch 2 and an
+/// increment of epoch 2.
+#[test]
+#[ignore = "engine bug: catch_up moves a count word back to a stale tag seq, dropping counts from the window (totals stay exact)"]
+fn rollover_vs_increment() {
+    model(None, || {
+        let w = Arc::new(Window::new(1, 2, 1000));
+        run(&w, [&[(0, 0, S)], &[(2, 0, F)], &[(2, 0, S)]]);
+        assert_eq!(w.totals(), (2, 1, 0), "no count lost or doubled");
+        assert_eq!(w.counts(2, 0), (1, 1), "epoch 0 left the window");
+    });
+}
+
+/// Three writers increment one bucket that the first of them opens (the
+/// slot starts at epoch 0, era 0 with seq 0: epoch 1 lives in slot 1).
+#[test]
+#[ignore = "engine bug: catch_up moves a count word back to a stale tag seq, dropping counts from the window (totals stay exact)"]
+fn same_bucket_increments() {
+    model(None, || {
+        let w = Arc::new(Window::new(1, 2, 1000));
+        run(&w, [&[(1, 0, S)], &[(1, 0, F)], &[(1, 0, S)]]);
+        assert_eq!(w.totals(), (2, 1, 0));
+        assert_eq!(w.counts(1, 0), (2, 1));
+    });
+}
+
+/// A verdict of the old era races two writers of the new era in the same
+/// epoch (a close, R6, moves the era): the old era's count leaves the
+/// window but stays in the totals.
+#[test]
+#[ignore = "engine bug: catch_up moves a count word back to a stale tag seq, dropping counts from the window (totals stay exact)"]
+fn era_rollover_vs_increment() {
+    model(None, || {
+        let w = Arc::new(Window::new(1, 2, 1000));
+        run(&w, [&[(1, 0, S)], &[(1, 1, F)], &[(1, 1, S)]]);
+        assert_eq!(w.totals(), (2, 1, 0));
+        assert_eq!(w.counts(1, 1), (1, 1));
+        assert_eq!(w.counts(1, 0), (0, 0));
+    });
+}
+
+/// Slot 0 rolls twice (epochs 0 -> 2 -> 4) while a writer that already
+/// counted in epoch 0 writes again in epoch 2.
+#[test]
+#[ignore = "engine bug: catch_up moves a count word back to a stale tag seq, dropping counts from the window (totals stay exact)"]
+fn double_rollover() {
+    model(None, || {
+        let w = Arc::new(Window::new(1, 2, 1000));
+        run(&w, [&[(0, 0, S), (2, 0, S)], &[(4, 0, F)], &[]]);
+        assert_eq!(w.totals(), (2, 1, 0));
+        assert_eq!(w.counts(4, 0), (0, 1), "only epoch 4 is in the window");
+    });
+}
