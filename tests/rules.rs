@@ -12,12 +12,14 @@ use fusebox::{Builder, CallError, CircuitBreaker, Reason, Registry, State, State
 const OPEN: Duration = Duration::from_secs(30);
 const RESET: Duration = Duration::from_secs(10);
 
-/// Every transition the listener saw: (from, to, reason, generation).
+/// One transition the listener saw: (from, to, reason, generation).
+type Seen = (State, State, Reason, u32);
+
 #[derive(Clone, Default)]
-struct Events(Arc<Mutex<Vec<(State, State, Reason, u32)>>>);
+struct Events(Arc<Mutex<Vec<Seen>>>);
 
 impl Events {
-    fn list(&self) -> Vec<(State, State, Reason, u32)> {
+    fn list(&self) -> Vec<Seen> {
         self.0.lock().unwrap().clone()
     }
     fn transitions(&self) -> Vec<(State, State)> {
@@ -867,6 +869,24 @@ fn r9_stale_probe_verdict_ignored_in_the_next_half_open_period() {
     cb.try_acquire().unwrap().success();
     assert_eq!(cb.state(), State::Closed);
     assert_eq!(cb.snapshot().total_successes, 3);
+}
+
+#[test]
+fn r9_stale_probe_drop_does_not_free_a_current_slot() {
+    let (cb, mock, _ev) = rig(consecutive(1, 2));
+    to_half_open(&cb, &mock, 1);
+    let old = cb.try_acquire().unwrap();
+    cb.try_acquire().unwrap().failure(); // reopen
+    mock.increment(OPEN);
+    let a = cb.try_acquire().unwrap();
+    let b = cb.try_acquire().unwrap();
+    drop(old); // a probe of the previous half-open period
+    let s = cb.snapshot();
+    assert_eq!(s.half_open_calls, 2);
+    assert!(cb.try_acquire().is_err(), "both current slots still taken");
+    a.success();
+    b.success();
+    assert_eq!(cb.state(), State::Closed);
 }
 
 // ---- R10 -------------------------------------------------------------------
