@@ -28,7 +28,10 @@ fn registry_create_race() {
             })
             .collect();
         let seen = registry.get("db");
-        let a = handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>();
+        let a = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>();
 
         assert!(Arc::ptr_eq(&a[0], &a[1]), "R13: one instance");
         assert_eq!(registry.len(), 1);
