@@ -14,10 +14,14 @@
 //!   tagged with an older generation (helping: no thread waits for another).
 //!   It only moves forward in generation order, by CAS, so a stalled thread
 //!   cannot overwrite a newer state's stamp. `AcqRel`/`Acquire`.
-//! * `era` (the generation of the latest CLOSED state) is moved forward by
-//!   CAS after a transition into or out of CLOSED; it labels window buckets
-//!   and the consecutive-failure word so that closing clears both (R6).
-//!   Readers in CLOSED use the state word's own generation instead.
+//! * The *era* counts closings; it labels window buckets and the
+//!   consecutive-failure word so that closing clears both (R6). CLOSED and
+//!   OPEN words carry it; while HALF_OPEN it lives in `era`, which every
+//!   contender for OPEN → HALF_OPEN publishes (a forward-only CAS, `AcqRel`)
+//!   *before* its transition CAS, so a thread that loads a HALF_OPEN word
+//!   with `Acquire` and then `era` sees that half-open period's era. The
+//!   thread that closes the breaker sweeps the window and the consecutive
+//!   word into the new era, so no stale label survives to alias a later one.
 //! * `consecutive` (`era_low (16) | count (48)`) is changed by CAS; a success
 //!   writes it only when it is non-zero, so healthy traffic only reads it.
 //!   `Relaxed` suffices: it feeds a decision that is re-validated by the CAS
@@ -40,7 +44,7 @@ use crate::events::{emit, Reason, StateChange};
 use crate::permit::Permit;
 use crate::policy;
 use crate::snapshot::Snapshot;
-use crate::state::{Stamp, State, Word, GEN_BITS, GEN_MASK};
+use crate::state::{Stamp, State, Word, ERA_MASK};
 use crate::sync::{AtomicU64, Ordering};
 use crate::window::{Outcome, Window};
 
@@ -53,7 +57,7 @@ struct Core {
     word: AtomicU64,
     /// The packed [`Stamp`] of the current state.
     stamp: AtomicU64,
-    /// Generation of the latest CLOSED state.
+    /// The era while HALF_OPEN (see `# Orderings`).
     era: AtomicU64,
 }
 
@@ -206,8 +210,9 @@ impl CircuitBreaker {
                     // R4: this request moves the breaker and is its first probe.
                     let to = Word {
                         inflight: 1,
-                        ..w.enter(State::HalfOpen)
+                        ..w.enter(State::HalfOpen, 0)
                     };
+                    self.publish_era(w.era);
                     if self.transition(w, to, now, Reason::OpenDurationElapsed) {
                         return Ok(Permit::new(self, to.gen, true));
                     }
@@ -304,7 +309,7 @@ impl CircuitBreaker {
         }
         let now = self.clock.now();
         let epoch = self.window.epoch(now);
-        let failures = self.note(gen, epoch, outcome);
+        let failures = self.note(w.era, epoch, outcome);
         if let Some(failures) = failures {
             self.evaluate_trip(w, failures, epoch, now);
         }
@@ -316,7 +321,7 @@ impl CircuitBreaker {
         let c = &self.config;
         let trip =
             policy::consecutive_trips(failures, c.consecutive_failure_threshold).or_else(|| {
-                let counts = self.window.counts(epoch, w.gen as u8);
+                let counts = self.window.counts(epoch, w.era as u8);
                 policy::error_rate_trips(
                     counts.failures,
                     counts.calls(),
@@ -327,16 +332,16 @@ impl CircuitBreaker {
         if let Some(trip) = trip {
             // One CAS from exactly the CLOSED generation the failure belongs
             // to: a racing failure or a stale one cannot trip twice (R10).
-            let _ = self.transition(w, w.enter(State::Open), now, trip.into());
+            let _ = self.transition(w, w.enter(State::Open, w.era), now, trip.into());
         }
     }
 
     /// Records a current verdict of `era` in the window and the consecutive
     /// count. Returns the consecutive failures after a failure.
     #[inline]
-    fn note(&self, era: u32, epoch: u64, outcome: Outcome) -> Option<u64> {
+    fn note(&self, era: u64, epoch: u64, outcome: Outcome) -> Option<u64> {
         self.window.record(epoch, era as u8, outcome);
-        let tag = u64::from(era as u16) << CONSEC_COUNT_BITS;
+        let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
         let c = &self.consecutive;
         match outcome {
             Outcome::Success => {
@@ -375,12 +380,12 @@ impl CircuitBreaker {
                 self.window.count_total(outcome);
                 return;
             }
-            let era = self.era();
+            let era = self.era_of(w);
             let now = self.clock.now();
             let (to, reason) = match outcome {
-                Outcome::Failure => (w.enter(State::Open), Some(Reason::ProbeFailed)),
+                Outcome::Failure => (w.enter(State::Open, era), Some(Reason::ProbeFailed)),
                 Outcome::Success if policy::probes_close(w.successes + 1, max) => (
-                    w.enter(State::Closed),
+                    w.enter(State::Closed, era + 1),
                     Some(Reason::ProbesSucceeded {
                         successes: w.successes + 1,
                     }),
@@ -449,7 +454,7 @@ impl CircuitBreaker {
         }
         let _ = self.stamp_for(to, now);
         if to.state == State::Closed {
-            self.advance_era(to.gen);
+            self.sweep(to.era);
         }
         let change = StateChange {
             name: &self.name,
@@ -479,7 +484,7 @@ impl CircuitBreaker {
             if cur.belongs_to(w.gen) {
                 return Some(cur);
             }
-            if (cur.gen_low.wrapping_sub(w.gen as u8) as i8) > 0 {
+            if cur.is_newer_than(w.gen) {
                 // The stamp is newer than `w`: our word is stale.
                 return None;
             }
@@ -496,34 +501,45 @@ impl CircuitBreaker {
         }
     }
 
-    /// Moves `era` forward to `gen` (serial-number order on 22 bits).
-    fn advance_era(&self, gen: u32) {
-        let era = &self.core.era;
-        let mut cur = era.load(Ordering::Acquire);
-        while gen_newer(gen, cur as u32) {
-            match era.compare_exchange_weak(
-                cur,
-                u64::from(gen),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+    /// Publishes `era` as the era of the half-open period about to begin.
+    /// Forward-only: a stalled thread cannot move it back.
+    fn publish_era(&self, era: u64) {
+        let cell = &self.core.era;
+        let mut cur = cell.load(Ordering::Acquire);
+        while era_newer(era, cur) {
+            match cell.compare_exchange_weak(cur, era, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return,
                 Err(actual) => cur = actual,
             }
         }
     }
 
+    /// The era of state `w`.
     #[inline]
-    fn era(&self) -> u32 {
-        self.core.era.load(Ordering::Acquire) as u32
+    fn era_of(&self, w: Word) -> u64 {
+        match w.state {
+            State::HalfOpen => self.core.era.load(Ordering::Acquire),
+            State::Closed | State::Open => w.era,
+        }
     }
 
-    /// The era window readers should use in state `w`.
-    fn era_of(&self, w: Word) -> u32 {
-        if w.state == State::Closed {
-            w.gen
-        } else {
-            self.era()
+    /// After closing into `era`: rolls every window slot and the consecutive
+    /// word into it, so that old labels cannot alias later eras.
+    #[cold]
+    fn sweep(&self, era: u64) {
+        self.window.sweep(era as u8);
+        let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
+        let mut cur = self.consecutive.load(Ordering::Relaxed);
+        while cur & !CONSEC_COUNT_MASK != tag && !consec_newer(cur, era) {
+            match self.consecutive.compare_exchange_weak(
+                cur,
+                tag,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
         }
     }
 
@@ -536,10 +552,11 @@ impl CircuitBreaker {
             Some(elapsed) if elapsed < self.config.reset_nanos => return None,
             Some(_) => {}
         }
+        let era = self.era_of(w);
         let to = if policy::reset_timeout_closes(w.successes) {
-            w.enter(State::Closed)
+            w.enter(State::Closed, era + 1)
         } else {
-            w.enter(State::Open)
+            w.enter(State::Open, era)
         };
         let reason = Reason::ResetTimeout {
             successes: w.successes,
@@ -563,12 +580,9 @@ impl CircuitBreaker {
                         Some(elapsed) if elapsed < self.config.open_nanos => return w,
                         Some(_) => {}
                     }
-                    self.transition(
-                        w,
-                        w.enter(State::HalfOpen),
-                        now,
-                        Reason::OpenDurationElapsed,
-                    );
+                    self.publish_era(w.era);
+                    let to = w.enter(State::HalfOpen, 0);
+                    self.transition(w, to, now, Reason::OpenDurationElapsed);
                     w = self.load();
                 }
                 State::HalfOpen => match self.resolve_reset_timeout(w, now) {
@@ -594,7 +608,7 @@ impl CircuitBreaker {
         let era = self.era_of(w);
         let counts = self.window.counts(self.window.epoch(now), era as u8);
         let consec = self.consecutive.load(Ordering::Relaxed);
-        let consecutive_failures = if consec >> CONSEC_COUNT_BITS == u64::from(era as u16) {
+        let consecutive_failures = if consec >> CONSEC_COUNT_BITS == era as u16 as u64 {
             consec & CONSEC_COUNT_MASK
         } else {
             0
@@ -623,16 +637,16 @@ impl CircuitBreaker {
     }
 }
 
-/// `a` is a later generation than `b` (serial-number order on 22 bits).
+/// Era `a` is later than era `b` (serial-number order on 40 bits).
 #[inline]
-fn gen_newer(a: u32, b: u32) -> bool {
-    let d = a.wrapping_sub(b) & GEN_MASK;
-    d != 0 && d < 1 << (GEN_BITS - 1)
+fn era_newer(a: u64, b: u64) -> bool {
+    let d = a.wrapping_sub(b) & ERA_MASK;
+    d != 0 && d < 1 << 39
 }
 
 /// The consecutive word belongs to an era later than `era`.
 #[inline]
-fn consec_newer(word: u64, era: u32) -> bool {
+fn consec_newer(word: u64, era: u64) -> bool {
     let tag = (word >> CONSEC_COUNT_BITS) as u16;
     (tag.wrapping_sub(era as u16) as i16) > 0
 }
@@ -642,11 +656,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generation_order_wraps() {
-        assert!(gen_newer(1, 0));
-        assert!(!gen_newer(0, 0));
-        assert!(!gen_newer(0, 1));
-        assert!(gen_newer(0, GEN_MASK));
+    fn era_order_wraps() {
+        assert!(era_newer(1, 0));
+        assert!(!era_newer(0, 0));
+        assert!(!era_newer(0, 1));
+        assert!(era_newer(0, ERA_MASK));
     }
 
     #[test]

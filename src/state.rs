@@ -4,13 +4,19 @@
 //! ```text
 //!  63 62 61                  40 39                  20 19                   0
 //! +-----+----------------------+----------------------+----------------------+
-//! |state|   generation (22)    |  probes in flight(20)|  probe successes (20)|
+//! |state|   generation (22)    |  probes in flight(20)|  probe successes (20)|  HALF_OPEN
+//! |state|   generation (22)    |                 era (40)                    |  CLOSED, OPEN
 //! +-----+----------------------+----------------------+----------------------+
 //! ```
 //!
-//! Beside it, the *stamp* word records when the current state was entered:
-//! the low 8 bits of the generation it belongs to and a 56-bit nanosecond
-//! time (see [`Stamp`]).
+//! The *era* counts closings: it labels the window's buckets and the
+//! consecutive-failure count, so a new era is an empty window (R6). While
+//! HALF_OPEN the bits hold the probe counts and the era lives in the
+//! breaker's `era` atomic, published before the CAS that enters HALF_OPEN.
+//!
+//! Beside the word, the *stamp* word records when the current state was
+//! entered: the low 6 bits of the generation it belongs to and a 58-bit
+//! nanosecond time (see [`Stamp`]).
 //!
 //! # Wrap-around
 //!
@@ -20,12 +26,13 @@
 //! exact multiple of 2^22 transitions; at one transition per
 //! microsecond that is a permit held for four seconds while the breaker flaps
 //! continuously, and each such cycle includes at least one full
-//! `open_duration`. The stamp keeps 8 generation bits: it is rewritten by the
+//! `open_duration`. The stamp keeps 6 generation bits: it is rewritten by the
 //! first thread that needs it after each transition, so it is never more than
-//! a few generations behind. Stamp times wrap at 2^56 ns (2.28 years);
-//! elapsed times are computed modulo that and clamp to 0 when "negative", so a
-//! breaker that sits untouched in OPEN or HALF_OPEN for over a year may wait
-//! that long again before its next time-based transition.
+//! a few generations behind. Stamp times wrap at 2^58 ns (9.1 years);
+//! elapsed times are computed modulo that and clamp to 0 when "negative" (a
+//! clock that went backwards), so only a breaker left untouched in OPEN or
+//! HALF_OPEN for more than 4.5 years would wait again before its next
+//! time-based transition. Eras wrap at 2^40 closings (never, in practice).
 
 use std::fmt;
 
@@ -87,6 +94,8 @@ const GEN_SHIFT: u32 = INFLIGHT_SHIFT + INFLIGHT_BITS;
 const STATE_SHIFT: u32 = GEN_SHIFT + GEN_BITS;
 
 const SUCC_MASK: u64 = (1 << SUCC_BITS) - 1;
+/// Eras are 40-bit counters (the low bits of a CLOSED or OPEN word).
+pub(crate) const ERA_MASK: u64 = (1 << (SUCC_BITS + INFLIGHT_BITS)) - 1;
 const INFLIGHT_MASK: u64 = (1 << INFLIGHT_BITS) - 1;
 pub(crate) const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
 const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
@@ -106,6 +115,8 @@ pub(crate) struct Word {
     pub(crate) inflight: u32,
     /// HALF_OPEN only: probes that succeeded in this half-open period.
     pub(crate) successes: u32,
+    /// CLOSED and OPEN only: the era (closings so far, 40 bits).
+    pub(crate) era: u64,
 }
 
 impl Word {
@@ -114,34 +125,56 @@ impl Word {
         gen: 0,
         inflight: 0,
         successes: 0,
+        era: 0,
     };
 
     #[inline]
     pub(crate) const fn pack(self) -> u64 {
-        (self.state.to_bits() << STATE_SHIFT)
-            | (((self.gen & GEN_MASK) as u64) << GEN_SHIFT)
-            | (((self.inflight as u64) & INFLIGHT_MASK) << INFLIGHT_SHIFT)
-            | (((self.successes as u64) & SUCC_MASK) << SUCC_SHIFT)
+        let low = match self.state {
+            State::HalfOpen => {
+                (((self.inflight as u64) & INFLIGHT_MASK) << INFLIGHT_SHIFT)
+                    | (((self.successes as u64) & SUCC_MASK) << SUCC_SHIFT)
+            }
+            State::Closed | State::Open => self.era & ERA_MASK,
+        };
+        (self.state.to_bits() << STATE_SHIFT) | (((self.gen & GEN_MASK) as u64) << GEN_SHIFT) | low
     }
 
     #[inline]
     pub(crate) const fn unpack(bits: u64) -> Word {
-        Word {
-            state: State::from_bits((bits >> STATE_SHIFT) & STATE_MASK),
-            gen: ((bits >> GEN_SHIFT) as u32) & GEN_MASK,
-            inflight: ((bits >> INFLIGHT_SHIFT) & INFLIGHT_MASK) as u32,
-            successes: ((bits >> SUCC_SHIFT) & SUCC_MASK) as u32,
+        let state = State::from_bits((bits >> STATE_SHIFT) & STATE_MASK);
+        let gen = ((bits >> GEN_SHIFT) as u32) & GEN_MASK;
+        match state {
+            State::HalfOpen => Word {
+                state,
+                gen,
+                inflight: ((bits >> INFLIGHT_SHIFT) & INFLIGHT_MASK) as u32,
+                successes: ((bits >> SUCC_SHIFT) & SUCC_MASK) as u32,
+                era: 0,
+            },
+            State::Closed | State::Open => Word {
+                state,
+                gen,
+                inflight: 0,
+                successes: 0,
+                era: bits & ERA_MASK,
+            },
         }
     }
 
-    /// The word after a transition into `state`: next generation, no probes.
+    /// The word after a transition into `state` in `era`: next generation,
+    /// no probes. (`era` is not stored for HALF_OPEN.)
     #[inline]
-    pub(crate) const fn enter(self, state: State) -> Word {
+    pub(crate) const fn enter(self, state: State, era: u64) -> Word {
         Word {
             state,
             gen: self.gen.wrapping_add(1) & GEN_MASK,
             inflight: 0,
             successes: 0,
+            era: match state {
+                State::HalfOpen => 0,
+                State::Closed | State::Open => era & ERA_MASK,
+            },
         }
     }
 }
@@ -153,25 +186,27 @@ impl fmt::Debug for Word {
             .field("gen", &self.gen)
             .field("inflight", &self.inflight)
             .field("successes", &self.successes)
+            .field("era", &self.era)
             .finish()
     }
 }
 
-/// When the current state was entered: `gen_low (8) | nanos (56)`.
+/// When the current state was entered: `gen_low (6) | nanos (58)`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Stamp {
     pub(crate) gen_low: u8,
     pub(crate) at: u64,
 }
 
-const STAMP_TIME_BITS: u32 = 56;
+const STAMP_TIME_BITS: u32 = 58;
+const STAMP_GEN_MASK: u8 = (1 << (64 - STAMP_TIME_BITS)) - 1;
 const STAMP_TIME_MASK: u64 = (1 << STAMP_TIME_BITS) - 1;
 
 impl Stamp {
     #[inline]
     pub(crate) fn new(gen: u32, at: u64) -> Stamp {
         Stamp {
-            gen_low: gen as u8,
+            gen_low: (gen as u8) & STAMP_GEN_MASK,
             at: at & STAMP_TIME_MASK,
         }
     }
@@ -184,17 +219,25 @@ impl Stamp {
     #[inline]
     pub(crate) const fn unpack(bits: u64) -> Stamp {
         Stamp {
-            gen_low: (bits >> STAMP_TIME_BITS) as u8,
+            gen_low: ((bits >> STAMP_TIME_BITS) as u8) & STAMP_GEN_MASK,
             at: bits & STAMP_TIME_MASK,
         }
     }
 
     #[inline]
     pub(crate) fn belongs_to(self, gen: u32) -> bool {
-        self.gen_low == gen as u8
+        self.gen_low == (gen as u8) & STAMP_GEN_MASK
     }
 
-    /// Nanoseconds from the stamp to `now`, modulo 2^56; a "negative" span
+    /// The stamp belongs to a generation later than `gen` (serial-number
+    /// order on 6 bits).
+    #[inline]
+    pub(crate) fn is_newer_than(self, gen: u32) -> bool {
+        let d = self.gen_low.wrapping_sub(gen as u8) & STAMP_GEN_MASK;
+        d != 0 && d < 1 << 5
+    }
+
+    /// Nanoseconds from the stamp to `now`, modulo 2^58; a "negative" span
     /// (a clock that went backwards) reads as 0.
     #[inline]
     pub(crate) fn elapsed(self, now: u64) -> u64 {
@@ -217,13 +260,25 @@ mod tests {
             for gen in [0, 1, 12345, GEN_MASK] {
                 for inflight in [0, 1, 3, MAX_PROBES] {
                     for successes in [0, 2, MAX_PROBES] {
-                        let w = Word {
-                            state,
-                            gen,
-                            inflight,
-                            successes,
-                        };
-                        assert_eq!(Word::unpack(w.pack()), w, "{w:?}");
+                        for era in [0, 1, 77, ERA_MASK] {
+                            let w = match state {
+                                State::HalfOpen => Word {
+                                    state,
+                                    gen,
+                                    inflight,
+                                    successes,
+                                    era: 0,
+                                },
+                                _ => Word {
+                                    state,
+                                    gen,
+                                    inflight: 0,
+                                    successes: 0,
+                                    era,
+                                },
+                            };
+                            assert_eq!(Word::unpack(w.pack()), w, "{w:?}");
+                        }
                     }
                 }
             }
@@ -237,10 +292,12 @@ mod tests {
             gen: GEN_MASK,
             inflight: 2,
             successes: 1,
+            era: 0,
         };
-        let n = w.enter(State::Closed);
+        let n = w.enter(State::Closed, ERA_MASK + 2);
         assert_eq!(n.gen, 0);
         assert_eq!((n.inflight, n.successes, n.state), (0, 0, State::Closed));
+        assert_eq!(n.era, 1, "eras wrap at 2^40");
     }
 
     #[test]
@@ -249,10 +306,14 @@ mod tests {
         assert_eq!(Stamp::unpack(s.pack()), s);
         assert!(s.belongs_to(0x23));
         assert!(s.belongs_to(0x123));
+        assert!(s.is_newer_than(0x22) && !s.is_newer_than(0x23) && !s.is_newer_than(0x24));
+        assert!(Stamp::new(0, 0).is_newer_than(63), "wraps at 2^6");
         assert_eq!(s.elapsed(1_500), 500);
         assert_eq!(s.elapsed(999), 0);
-        let late = Stamp::new(0, (1 << 56) - 10);
-        assert_eq!(late.elapsed(5), 15, "wraps across 2^56");
+        let late = Stamp::new(0, (1 << 58) - 10);
+        assert_eq!(late.elapsed(5), 15, "wraps across 2^58");
+        let two_years = 2 * 365 * 86_400 * 1_000_000_000u64;
+        assert_eq!(Stamp::new(0, 7).elapsed(7 + two_years), two_years);
     }
 
     #[test]

@@ -18,9 +18,11 @@
 //! only the stripe [`thread_index`](crate::sync::thread_index) picks, so with
 //! up to `stripes` threads no two threads write one cache line.
 //!
-//! The *era* is the low 8 bits of the generation in which the breaker last
-//! closed (R6 clears the window by starting a new era); readers count only
-//! slots of the current era whose epoch is one of the last `B`.
+//! The *era* is the low 8 bits of a counter of closings (R6 clears the
+//! window by starting a new era); readers count only slots of the current era
+//! whose epoch is one of the last `B`. The thread that closes the breaker
+//! [`sweep`](Window::sweep)s every slot into the new era, so no slot keeps an
+//! old era label and 8-bit labels cannot alias.
 //!
 //! # The roll-over protocol
 //!
@@ -28,15 +30,18 @@
 //! newer (epoch, era), a writer first brings both count words *in step* with
 //! the current tag (CAS `(old seq, n)` → `(tag seq, 0)` and folds `n` into the
 //! stripe's totals), then CASes the tag to `(epoch, era, seq + 1)`. Count
-//! words are therefore never more than one `seq` behind their tag, and a count
+//! words are therefore never more than one `seq` behind their tag, a word is
+//! only ever moved *forward* (a writer with a stale view of the tag leaves a
+//! word that is already ahead of it alone), and a count
 //! is added only by a CAS that saw its word in step with the tag it checked:
 //! no count lands in the wrong bucket, none is lost, none is counted twice.
 //! A writer whose sample is older than the slot's bucket (its clock read raced
 //! a newer writer) folds its count straight into the totals.
 //!
 //! Totals are `folded + every count word`, so they are exact whenever no
-//! roll-over is half-way done (a reader racing one may miss the moving count
-//! for that instant).
+//! roll-over is half-way done; a reader racing one may miss the moving count
+//! for that instant, but never counts it twice (folds are `Release`, and the
+//! reader loads the folded totals with `Acquire` before the count words).
 //!
 //! # Orderings
 //!
@@ -54,7 +59,8 @@
 //! `seq` wraps at 256 but only its equality with the tag's matters and count
 //! words lag by at most one. Eras wrap at 256 closings; a writer stale by 128
 //! closings could misjudge which era is newer, which needs a thread stalled
-//! across 128 full open/half-open/close cycles. Counts saturate at 2^56 per
+//! across 128 full open/half-open/close cycles, or a closer stalled in its
+//! sweep while 128 more closings happen. Counts saturate at 2^56 per
 //! bucket and stripe (beyond that a call still reaches the totals).
 
 use crossbeam_utils::CachePadded;
@@ -249,9 +255,11 @@ impl Window {
     #[inline]
     fn fold(&self, stripe: usize, outcome: Outcome, n: u64) {
         if n != 0 {
-            // Relaxed: a plain counter, read only as a sum.
+            // Release, paired with the Acquire in `totals()`: a reader that
+            // sees this fold also sees the CAS that took `n` out of its slot,
+            // so it cannot count `n` twice.
             self.total_word(stripe, outcome as usize)
-                .fetch_add(n, Ordering::Relaxed);
+                .fetch_add(n, Ordering::Release);
         }
     }
 
@@ -349,10 +357,12 @@ impl Window {
         }
     }
 
-    /// Brings a count word in step with tag `seq`, folding its old count.
+    /// Brings a count word that is *behind* tag `seq` in step with it,
+    /// folding its old count. A word already at or past `seq` (the caller's
+    /// view of the tag is stale) is left alone.
     #[inline]
     fn catch_up(&self, stripe: usize, outcome: Outcome, w: &AtomicU64, mut c: u64, seq: u8) {
-        while count_seq(c) != seq {
+        while (seq.wrapping_sub(count_seq(c)) as i8) > 0 {
             match w.compare_exchange_weak(
                 c,
                 count_word(seq, 0),
@@ -364,6 +374,46 @@ impl Window {
                     return;
                 }
                 Err(actual) => c = actual,
+            }
+        }
+    }
+
+    /// Rolls every slot of every stripe that still holds an era other than
+    /// `era` into `era` (same epoch, zero counts, old counts folded into the
+    /// totals). Called by the thread that closed the breaker, so that no slot
+    /// keeps an old era label for long: 8-bit era labels then never alias.
+    pub(crate) fn sweep(&self, era: u8) {
+        for stripe in 0..self.stripes() {
+            for slot in 0..self.ring {
+                let base = slot * WORDS_PER_SLOT;
+                let tag_word = self.word(stripe, base);
+                loop {
+                    let tag_bits = tag_word.load(Ordering::Acquire);
+                    let tag = Tag::unpack(tag_bits);
+                    if tag.era == era || era_newer(tag.era, era) {
+                        break;
+                    }
+                    for which in [Outcome::Success, Outcome::Failure] {
+                        let w = self.word(stripe, base + 1 + which as usize);
+                        self.catch_up(stripe, which, w, w.load(Ordering::Relaxed), tag.seq);
+                    }
+                    let next = Tag {
+                        era,
+                        seq: tag.seq.wrapping_add(1),
+                        ..tag
+                    };
+                    if tag_word
+                        .compare_exchange(
+                            tag_bits,
+                            next.pack(),
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
+                        .is_ok()
+                    {
+                        break;
+                    }
+                }
             }
         }
     }
@@ -394,17 +444,21 @@ impl Window {
     }
 
     /// The all-time totals. O(stripes × ring).
+    ///
+    /// Reads each stripe's folded totals *before* its count words: a count
+    /// moving out of a slot concurrently may be missed for that instant, but
+    /// is never counted twice.
     pub(crate) fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for stripe in 0..self.stripes() {
+            t.successes += self.total_word(stripe, 0).load(Ordering::Acquire);
+            t.failures += self.total_word(stripe, 1).load(Ordering::Acquire);
+            t.rejected += self.total_word(stripe, 2).load(Ordering::Relaxed);
             for slot in 0..self.ring {
                 let base = slot * WORDS_PER_SLOT;
                 t.successes += count_of(self.word(stripe, base + 1).load(Ordering::Relaxed));
                 t.failures += count_of(self.word(stripe, base + 2).load(Ordering::Relaxed));
             }
-            t.successes += self.total_word(stripe, 0).load(Ordering::Relaxed);
-            t.failures += self.total_word(stripe, 1).load(Ordering::Relaxed);
-            t.rejected += self.total_word(stripe, 2).load(Ordering::Relaxed);
         }
         t
     }

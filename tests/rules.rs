@@ -460,7 +460,6 @@ fn r4_idle_breaker_recovers_on_its_next_request() {
 }
 
 #[test]
-#[ignore = "engine bug: a breaker idle for more than 2^55 ns (~417 days) after opening reads elapsed 0 and stays open"]
 fn r4_breaker_idle_for_two_years_recovers() {
     let (cb, mock, _ev) = rig(consecutive(1, 1));
     fail(&cb);
@@ -603,7 +602,6 @@ fn r6_concurrent_probes_close_on_the_last_success() {
 /// Eras are the low 8 bits of the generation, which counts transitions, so
 /// after 256 transitions an old CLOSED era's buckets can be read again.
 #[test]
-#[ignore = "engine bug: the window era wraps after 256 transitions, resurrecting calls of a long-gone CLOSED era"]
 fn r6_window_stays_cleared_after_many_reopens() {
     let (cb, mock, _ev) = rig(CircuitBreaker::builder("era")
         .consecutive_failure_threshold(1)
