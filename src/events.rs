@@ -111,7 +111,8 @@ impl fmt::Display for Reason {
             Reason::ProbeFailed => f.write_str("a half-open probe failed"),
             Reason::ResetTimeout { successes } => write!(
                 f,
-                "reset timeout ran out in half-open with {successes} probe successes"
+                "reset timeout ran out in half-open with {successes} probe success{}",
+                if successes == 1 { "" } else { "es" }
             ),
         }
     }

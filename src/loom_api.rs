@@ -21,6 +21,11 @@ impl Window {
         self.0.record(epoch, era, outcome);
     }
 
+    /// Rolls every slot into `era` (what the closing thread does, R6).
+    pub fn sweep(&self, era: u8) {
+        self.0.sweep(era);
+    }
+
     /// `(successes, failures)` of `era` in the window ending at `epoch`.
     pub fn counts(&self, epoch: u64, era: u8) -> (u64, u64) {
         let c = self.0.counts(epoch, era);

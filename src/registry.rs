@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::OnceLock;
 
 use crate::breaker::CircuitBreaker;
 use crate::config::{Builder, ConfigError};
@@ -67,6 +66,7 @@ impl Registry {
     /// The process-wide registry.
     #[cfg(not(fusebox_loom))]
     pub fn global() -> &'static Registry {
+        use std::sync::OnceLock;
         static GLOBAL: OnceLock<Registry> = OnceLock::new();
         GLOBAL.get_or_init(Registry::new)
     }

@@ -48,8 +48,11 @@
 //! Tags are loaded with `Acquire` and rolled with `AcqRel` CAS so that a
 //! thread that sees a new tag also sees the count words made in step before
 //! it. The association between a count and its bucket is carried by the
-//! `seq` value inside both words, not by ordering, so count CASes and total
-//! adds are `Relaxed`. Readers are best-effort snapshots of concurrent
+//! `seq` value inside both words, not by ordering, so the fast path's count
+//! CAS is `Relaxed`. Catch-up CASes are `Release` and the slow path loads
+//! count words with `Acquire`, so a writer that sees a word already moved
+//! past its view of the tag re-reads a tag at least that new (no spinning on
+//! a stale tag). Folds into the totals are `Release`, read with `Acquire`. Readers are best-effort snapshots of concurrent
 //! writers; the transition decisions they feed are re-validated by a CAS on
 //! the state word.
 //!
@@ -311,7 +314,7 @@ impl Window {
             let tag_bits = tag_word.load(Ordering::Acquire);
             let tag = Tag::unpack(tag_bits);
             if tag.epoch == epoch && tag.era == era {
-                let c = counter.load(Ordering::Relaxed);
+                let c = counter.load(Ordering::Acquire);
                 if count_seq(c) != tag.seq {
                     self.catch_up(stripe, outcome, counter, c, tag.seq);
                     continue;
@@ -340,7 +343,7 @@ impl Window {
             // Roll the slot: count words in step first, then the tag.
             for which in [Outcome::Success, Outcome::Failure] {
                 let w = self.word(stripe, base + 1 + which as usize);
-                self.catch_up(stripe, which, w, w.load(Ordering::Relaxed), tag.seq);
+                self.catch_up(stripe, which, w, w.load(Ordering::Acquire), tag.seq);
             }
             let next = Tag {
                 epoch,
@@ -362,12 +365,18 @@ impl Window {
     /// view of the tag is stale) is left alone.
     #[inline]
     fn catch_up(&self, stripe: usize, outcome: Outcome, w: &AtomicU64, mut c: u64, seq: u8) {
-        while (seq.wrapping_sub(count_seq(c)) as i8) > 0 {
+        // Only one step, only forward: under the invariant (a count word is
+        // at its tag's seq or one behind) this is "behind", and a writer with
+        // a stale view of the tag leaves a word that is ahead of it alone.
+        // Release/Acquire: a writer that sees a word moved to `seq` then sees
+        // a tag at least as new, so a stale view of the tag cannot make it
+        // spin.
+        while count_seq(c) == seq.wrapping_sub(1) {
             match w.compare_exchange_weak(
                 c,
                 count_word(seq, 0),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
+                Ordering::Release,
+                Ordering::Acquire,
             ) {
                 Ok(_) => {
                     self.fold(stripe, outcome, count_of(c));
@@ -395,7 +404,7 @@ impl Window {
                     }
                     for which in [Outcome::Success, Outcome::Failure] {
                         let w = self.word(stripe, base + 1 + which as usize);
-                        self.catch_up(stripe, which, w, w.load(Ordering::Relaxed), tag.seq);
+                        self.catch_up(stripe, which, w, w.load(Ordering::Acquire), tag.seq);
                     }
                     let next = Tag {
                         era,
