@@ -164,7 +164,10 @@ pub fn contenders(group: Group, max_threads: usize) -> Vec<Entry> {
         _ => {
             v.push(entry("mutex-breaker", Naive::new(group)));
             v.push(entry("recloser", Recloser::new(group)));
-            v.push(entry("failsafe", Failsafe::default_policy(group)));
+            v.push(Entry {
+                name: "failsafe",
+                contender: Failsafe::default_policy(group),
+            });
             v.push(entry("failsafe-consec", Failsafe::consecutive(group)));
         }
     }
@@ -684,9 +687,20 @@ pub struct Failsafe<P> {
 impl Failsafe<()> {
     /// failsafe's default policy: EMA success rate over 30 s OR 5
     /// consecutive failures.
-    pub fn default_policy(group: Group) -> impl Contender {
+    pub fn default_policy(group: Group) -> Arc<dyn Contender> {
+        if group == Group::OpenReject {
+            // The default backoff (jittered 10 s .. 300 s) would reach
+            // HALF_OPEN within the run: same policy, constant 1 h backoff.
+            use failsafe::failure_policy::{consecutive_failures, success_rate_over_time_window};
+            use failsafe::FailurePolicy as _;
+            let hour = || failsafe::backoff::constant(Duration::from_secs(3600));
+            let policy = success_rate_over_time_window(0.8, 1, Duration::from_secs(30), hour())
+                .or_else(consecutive_failures(5, hour()));
+            let cb = failsafe::Config::new().failure_policy(policy).build();
+            return Arc::new(Failsafe::open_if(cb, group));
+        }
         let cb = failsafe::Config::new().build();
-        Failsafe::open_if(cb, group)
+        Arc::new(Failsafe::open_if(cb, group))
     }
 
     /// The cheapest failsafe policy: consecutive failures only (5).
