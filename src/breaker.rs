@@ -94,6 +94,8 @@ pub struct CircuitBreaker {
     window: Window,
     clock: BreakerClock,
     name: StdArc<str>,
+    /// The name as a `Rejected` carries it, built once.
+    reject_name: Name,
     config: Config,
 }
 
@@ -123,8 +125,9 @@ impl CircuitBreaker {
     }
 
     pub(crate) fn from_config(config: Config) -> CircuitBreaker {
-        let clock = BreakerClock::new(config.clock.clone(), config.clock_mode);
-        let window = Window::new(config.stripes, config.window_buckets, config.bucket_nanos);
+        let clock = BreakerClock::new(config.clock.clone(), config.clock_mode, config.bucket_nanos);
+        let window = Window::new(config.stripes, config.window_buckets);
+        let name = StdArc::<str>::from(config.name.as_str());
         CircuitBreaker {
             core: CachePadded::new(Core {
                 word: AtomicU64::new(Word::INITIAL.pack()),
@@ -134,7 +137,8 @@ impl CircuitBreaker {
             consecutive: CachePadded::new(AtomicU64::new(0)),
             window,
             clock,
-            name: StdArc::from(config.name.as_str()),
+            reject_name: Name::new(&name),
+            name,
             config,
         }
     }
@@ -184,20 +188,52 @@ impl CircuitBreaker {
     /// [`Rejected`] when OPEN, or HALF_OPEN with every probe slot taken.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        let w = self.load();
-        if w.state == State::Closed {
-            return Ok(Permit::new(self, w.gen, false));
+        self.admit()
+    }
+
+    /// Admission with the CLOSED case inlined into the caller (one load, no
+    /// clock) and everything else out of line.
+    #[inline(always)]
+    pub(crate) fn admit(&self) -> Result<Permit<'_>, Rejected> {
+        let bits = self.core.word.load(Ordering::Acquire);
+        if Word::is_closed(bits) {
+            return Ok(Permit::new(self, bits, false));
         }
-        self.acquire_slow(w)
+        if Word::is_open(bits) {
+            if let Some(rejected) = self.reject_if_still_open(bits) {
+                return Err(rejected);
+            }
+        }
+        self.acquire_slow(Word::unpack(bits))
+    }
+
+    /// The common OPEN case, inline: the stamp is current and
+    /// `open_duration` has not elapsed. `None` sends the caller to the slow
+    /// path (stamp to help write, R4 due, or a stale word).
+    #[inline(always)]
+    fn reject_if_still_open(&self, bits: u64) -> Option<Rejected> {
+        let now = self.clock.now();
+        let stamp = Stamp::unpack(self.core.stamp.load(Ordering::Acquire));
+        if !stamp.belongs_to(Word::gen_of_bits(bits)) {
+            return None;
+        }
+        let elapsed = stamp.elapsed(now);
+        if elapsed >= self.config.open_nanos {
+            return None;
+        }
+        self.count_rejection();
+        let left = Duration::from_nanos(self.config.open_nanos - elapsed);
+        Some(Rejected::open(self.reject_name.clone(), left))
     }
 
     #[cold]
+    #[inline(never)]
     fn acquire_slow(&self, w: Word) -> Result<Permit<'_>, Rejected> {
         let now = self.clock.now();
         let mut w = w;
         loop {
             match w.state {
-                State::Closed => return Ok(Permit::new(self, w.gen, false)),
+                State::Closed => return Ok(Permit::new(self, w.pack(), false)),
                 State::Open => {
                     let Some(elapsed) = self.elapsed(w, now) else {
                         w = self.load();
@@ -205,7 +241,8 @@ impl CircuitBreaker {
                     };
                     if elapsed < self.config.open_nanos {
                         let left = Duration::from_nanos(self.config.open_nanos - elapsed);
-                        return Err(self.reject(Rejected::open(Name::new(&self.name), left)));
+                        self.count_rejection();
+                        return Err(Rejected::open(self.reject_name.clone(), left));
                     }
                     // R4: this request moves the breaker and is its first probe.
                     let to = Word {
@@ -214,7 +251,7 @@ impl CircuitBreaker {
                     };
                     self.publish_era(w.era);
                     if self.transition(w, to, now, Reason::OpenDurationElapsed) {
-                        return Ok(Permit::new(self, to.gen, true));
+                        return Ok(Permit::new(self, u64::from(to.gen), true));
                     }
                     w = self.load();
                 }
@@ -224,17 +261,18 @@ impl CircuitBreaker {
                         continue;
                     }
                     if w.inflight >= self.config.half_open_max_calls {
-                        return Err(self.reject(Rejected::half_open(
-                            Name::new(&self.name),
+                        self.count_rejection();
+                        return Err(Rejected::half_open(
+                            self.reject_name.clone(),
                             self.config.half_open_max_calls,
-                        )));
+                        ));
                     }
                     let to = Word {
                         inflight: w.inflight + 1,
                         ..w
                     };
                     match self.cas(w, to) {
-                        Ok(()) => return Ok(Permit::new(self, w.gen, true)),
+                        Ok(()) => return Ok(Permit::new(self, u64::from(w.gen), true)),
                         Err(actual) => w = actual,
                     }
                 }
@@ -242,11 +280,10 @@ impl CircuitBreaker {
         }
     }
 
-    #[inline]
-    fn reject(&self, rejected: Rejected) -> Rejected {
+    #[inline(always)]
+    fn count_rejection(&self) {
         self.window.count_rejected();
-        tracing::debug!(breaker = &*self.name, %rejected, "request rejected");
-        rejected
+        tracing::debug!(breaker = &*self.name, "request rejected");
     }
 
     /// Seed-style admission: `true` admits one call, which the caller must
@@ -280,7 +317,7 @@ impl CircuitBreaker {
     fn unpaired_verdict(&self, outcome: Outcome) {
         let w = self.load();
         match w.state {
-            State::Closed => self.closed_verdict(w.gen, outcome),
+            State::Closed => self.closed_verdict(w.pack(), outcome),
             State::HalfOpen => self.probe_verdict(w.gen, outcome),
             State::Open => self.window.count_total(outcome),
         }
@@ -290,28 +327,35 @@ impl CircuitBreaker {
 
     /// A permit's verdict.
     #[inline]
-    pub(crate) fn verdict(&self, gen: u32, probe: bool, outcome: Outcome) {
+    pub(crate) fn verdict(&self, ticket: u64, probe: bool, outcome: Outcome) {
         if probe {
-            self.probe_verdict(gen, outcome);
+            self.probe_verdict(ticket as u32, outcome);
         } else {
-            self.closed_verdict(gen, outcome);
+            self.closed_verdict(ticket, outcome);
         }
     }
 
-    /// A verdict on a call admitted in CLOSED generation `gen`.
+    /// A verdict on a call admitted under the CLOSED word `admitted`.
     #[inline]
-    fn closed_verdict(&self, gen: u32, outcome: Outcome) {
-        let w = self.load();
-        if w.state != State::Closed || w.gen != gen {
-            // R9: stale. Totals only.
+    fn closed_verdict(&self, admitted: u64, outcome: Outcome) {
+        let bits = self.core.word.load(Ordering::Acquire);
+        if bits != admitted {
+            // R9: a transition happened since admission: stale, totals only.
             self.window.count_total(outcome);
             return;
         }
-        let now = self.clock.now();
-        let epoch = self.window.epoch(now);
-        let failures = self.note(w.era, epoch, outcome);
-        if let Some(failures) = failures {
-            self.evaluate_trip(w, failures, epoch, now);
+        let era = Word::era_of_bits(bits);
+        match outcome {
+            Outcome::Success => {
+                // The success path needs only the bucket, not nanoseconds.
+                let _ = self.note(era, self.clock.epoch(), Outcome::Success);
+            }
+            Outcome::Failure => {
+                let (now, epoch) = self.clock.now_and_epoch();
+                if let Some(failures) = self.note(era, epoch, Outcome::Failure) {
+                    self.evaluate_trip(Word::unpack(bits), failures, epoch, now);
+                }
+            }
         }
     }
 
@@ -381,7 +425,7 @@ impl CircuitBreaker {
                 return;
             }
             let era = self.era_of(w);
-            let now = self.clock.now();
+            let (now, epoch) = self.clock.now_and_epoch();
             let (to, reason) = match outcome {
                 Outcome::Failure => (w.enter(State::Open, era), Some(Reason::ProbeFailed)),
                 Outcome::Success if policy::probes_close(w.successes + 1, max) => (
@@ -404,7 +448,7 @@ impl CircuitBreaker {
                 None => self.cas(w, to).is_ok(),
             };
             if won {
-                let _ = self.note(era, self.window.epoch(now), outcome);
+                let _ = self.note(era, epoch, outcome);
                 return;
             }
             w = self.load();
@@ -413,10 +457,11 @@ impl CircuitBreaker {
 
     /// A permit dropped without a verdict: frees its probe slot (if still
     /// current). Counts neither way.
-    pub(crate) fn release(&self, gen: u32, probe: bool) {
+    pub(crate) fn release(&self, ticket: u64, probe: bool) {
         if !probe {
             return;
         }
+        let gen = ticket as u32;
         let mut w = self.load();
         while w.state == State::HalfOpen && w.gen == gen && w.inflight > 0 {
             let to = Word {
@@ -598,7 +643,7 @@ impl CircuitBreaker {
     /// A consistent-enough picture for dashboards: state (after any transition
     /// due with time), window figures, exact totals. O(stripes × buckets).
     pub fn snapshot(&self) -> Snapshot {
-        let now = self.clock.now();
+        let (now, epoch) = self.clock.now_and_epoch();
         let (w, elapsed) = loop {
             let w = self.settle(self.load(), now);
             if let Some(elapsed) = self.elapsed(w, now) {
@@ -606,7 +651,7 @@ impl CircuitBreaker {
             }
         };
         let era = self.era_of(w);
-        let counts = self.window.counts(self.window.epoch(now), era as u8);
+        let counts = self.window.counts(epoch, era as u8);
         let consec = self.consecutive.load(Ordering::Relaxed);
         let consecutive_failures = if consec >> CONSEC_COUNT_BITS == era as u16 as u64 {
             consec & CONSEC_COUNT_MASK

@@ -30,7 +30,10 @@ impl CircuitBreaker {
     where
         F: FnOnce() -> Result<T, E>,
     {
-        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        let permit = match self.admit() {
+            Ok(permit) => permit,
+            Err(rejected) => return Err(CallError::Rejected(rejected)),
+        };
         match f() {
             Ok(value) => {
                 permit.success();
@@ -92,7 +95,10 @@ impl CircuitBreaker {
     where
         F: Future<Output = Result<T, E>>,
     {
-        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        let permit = match self.admit() {
+            Ok(permit) => permit,
+            Err(rejected) => return Err(CallError::Rejected(rejected)),
+        };
         match fut.await {
             Ok(value) => {
                 permit.success();

@@ -27,24 +27,45 @@ pub enum ClockMode {
     Recent,
 }
 
-/// A `quanta::Clock` plus the breaker's origin.
+/// A `quanta::Clock` plus the breaker's origin and its window bucket width.
+///
+/// The window's *epoch* (bucket number) is computed in the clock's own unit:
+/// raw ticks since the origin in [`ClockMode::Precise`] (so the success path
+/// needs no tick-to-nanosecond scaling, only one multiply), nanoseconds in
+/// [`ClockMode::Recent`]. For a mock clock both units are nanoseconds, and
+/// the bucket width is exactly `ceil(monitoring_window / window_buckets)`;
+/// for the TSC it is that width converted to ticks once, at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct BreakerClock {
     clock: quanta::Clock,
     origin_raw: u64,
     origin: quanta::Instant,
     mode: ClockMode,
+    /// Bucket width in raw ticks (Precise) or nanoseconds (Recent).
+    bucket: Divider,
 }
 
 impl BreakerClock {
-    pub(crate) fn new(clock: quanta::Clock, mode: ClockMode) -> Self {
+    pub(crate) fn new(clock: quanta::Clock, mode: ClockMode, bucket_nanos: u64) -> Self {
         let origin_raw = clock.raw();
         let origin = clock.now();
+        let bucket = match mode {
+            ClockMode::Precise => {
+                // Ticks per bucket, from the clock's own scaling of 2^40 ticks.
+                let probe: u64 = 1 << 40;
+                let nanos = clock.delta_as_nanos(0, probe).max(1);
+                let ticks =
+                    (u128::from(bucket_nanos) * u128::from(probe)).div_ceil(u128::from(nanos));
+                u64::try_from(ticks).unwrap_or(u64::MAX)
+            }
+            ClockMode::Recent => bucket_nanos,
+        };
         BreakerClock {
             clock,
             origin_raw,
             origin,
             mode,
+            bucket: Divider::new(bucket),
         }
     }
 
@@ -52,24 +73,71 @@ impl BreakerClock {
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         match self.mode {
-            ClockMode::Precise => self.precise(),
+            ClockMode::Precise => self.clock.delta_as_nanos(self.origin_raw, self.clock.raw()),
+            ClockMode::Recent => self.now_and_epoch().0,
+        }
+    }
+
+    /// The current window epoch (all the success path needs).
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        match self.mode {
+            ClockMode::Precise => {
+                let raw = self.clock.raw();
+                self.bucket.div(raw.saturating_sub(self.origin_raw))
+            }
+            ClockMode::Recent => self.now_and_epoch().1,
+        }
+    }
+
+    /// Nanoseconds since the origin and the window epoch, from one reading.
+    #[inline]
+    pub(crate) fn now_and_epoch(&self) -> (u64, u64) {
+        match self.mode {
+            ClockMode::Precise => {
+                let raw = self.clock.raw();
+                // delta_as_nanos saturates at 0 when the reading is behind the origin.
+                let nanos = self.clock.delta_as_nanos(self.origin_raw, raw);
+                (nanos, self.bucket.div(raw.saturating_sub(self.origin_raw)))
+            }
             ClockMode::Recent => {
                 let recent = self.clock.recent();
                 // Before an upkeep thread runs, quanta's recent time reads 0,
                 // which is before our origin: fall back to a precise read.
-                if recent < self.origin {
-                    self.precise()
+                let nanos = if recent < self.origin {
+                    self.clock.delta_as_nanos(self.origin_raw, self.clock.raw())
                 } else {
                     duration_nanos(recent.duration_since(self.origin))
-                }
+                };
+                (nanos, self.bucket.div(nanos))
             }
         }
     }
+}
 
+/// Exact `n / d` for a divisor fixed at build time, with one multiply instead
+/// of a 64-bit division on the hot path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Divider {
+    d: u64,
+    m: u64,
+}
+
+impl Divider {
+    pub(crate) fn new(d: u64) -> Divider {
+        let d = d.max(1);
+        Divider { d, m: u64::MAX / d }
+    }
+
+    /// `floor(n / d)`: the multiply gives it or one less; one step corrects.
     #[inline]
-    fn precise(&self) -> u64 {
-        // delta_as_nanos saturates at 0 when the raw reading is behind the origin.
-        self.clock.delta_as_nanos(self.origin_raw, self.clock.raw())
+    pub(crate) fn div(self, n: u64) -> u64 {
+        let q = ((u128::from(n) * u128::from(self.m)) >> 64) as u64;
+        if n - q * self.d >= self.d {
+            q + 1
+        } else {
+            q
+        }
     }
 }
 
@@ -77,4 +145,79 @@ impl BreakerClock {
 #[inline]
 pub(crate) fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(all(test, not(fusebox_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divider_is_exact() {
+        let ds = [
+            1u64,
+            2,
+            3,
+            7,
+            10,
+            1_000_000,
+            6_000_000_000,
+            999_999_937,
+            u64::MAX / 3,
+            u64::MAX,
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for &d in &ds {
+            let div = Divider::new(d);
+            for n in [
+                0,
+                1,
+                d - 1,
+                d,
+                d.wrapping_add(1),
+                u64::MAX,
+                u64::MAX - 1,
+                d.wrapping_mul(12345),
+            ] {
+                assert_eq!(div.div(n), n / d, "{n} / {d}");
+            }
+            for _ in 0..if cfg!(miri) { 50 } else { 20_000 } {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                assert_eq!(div.div(x), x / d, "{x} / {d}");
+                let small = x >> 20;
+                assert_eq!(div.div(small), small / d);
+            }
+        }
+    }
+
+    #[test]
+    fn mock_clock_epochs_are_nanosecond_buckets() {
+        let (clock, mock) = quanta::Clock::mock();
+        mock.increment(100_000u64);
+        for mode in [ClockMode::Precise, ClockMode::Recent] {
+            let c = BreakerClock::new(clock.clone(), mode, 100);
+            assert_eq!(c.now_and_epoch(), (0, 0));
+            mock.increment(250u64);
+            assert_eq!(c.now_and_epoch(), (250, 2));
+            assert_eq!(c.epoch(), 2);
+            mock.decrement(1_000u64);
+            assert_eq!(c.now_and_epoch(), (0, 0), "before the origin reads as 0");
+            assert_eq!(c.epoch(), 0);
+            mock.increment(1_000u64);
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "miri cannot read the TSC")]
+    fn tsc_bucket_width_is_close_to_the_nanosecond_width() {
+        let clock = quanta::Clock::new();
+        let c = BreakerClock::new(clock.clone(), ClockMode::Precise, 6_000_000_000);
+        let ticks = c.bucket.d;
+        let nanos = clock.delta_as_nanos(0, ticks);
+        assert!(
+            nanos.abs_diff(6_000_000_000) < 6_000,
+            "{ticks} ticks = {nanos} ns"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use crate::state::State;
 
 /// Names up to this many bytes are copied into a [`Rejected`] inline, so a
 /// rejection touches no shared reference count and allocates nothing.
-const INLINE_NAME: usize = 46;
+const INLINE_NAME: usize = 22;
 
 /// The breaker's name as a `Rejected` carries it.
 #[derive(Clone)]
@@ -226,6 +226,11 @@ mod tests {
     #[test]
     fn long_and_unicode_names_survive() {
         let long = "ß".repeat(40);
+        assert!(matches!(
+            name("api_service_eu_west_1a"),
+            Name::Inline { .. }
+        ));
+        assert!(std::mem::size_of::<Rejected>() <= 48);
         assert_eq!(name(&long).as_str(), long);
         assert_eq!(name("über-api").as_str(), "über-api");
         assert_eq!(name("").as_str(), "");

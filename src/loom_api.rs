@@ -7,8 +7,9 @@ use crate::window::{Outcome, Window as Inner};
 pub struct Window(Inner);
 
 impl Window {
-    pub fn new(stripes: usize, buckets: u32, bucket_nanos: u64) -> Window {
-        Window(Inner::new(stripes, buckets, bucket_nanos))
+    /// `_bucket_nanos` is unused: epochs are passed in directly.
+    pub fn new(stripes: usize, buckets: u32, _bucket_nanos: u64) -> Window {
+        Window(Inner::new(stripes, buckets))
     }
 
     /// Records one verdict at `epoch` in `era`.
@@ -48,7 +49,7 @@ use crate::Permit;
 /// threads). Success, failure and drop behave as on [`Permit`].
 pub struct Detached {
     breaker: Arc<CircuitBreaker>,
-    gen: u32,
+    ticket: u64,
     probe: bool,
     done: bool,
 }
@@ -56,14 +57,13 @@ pub struct Detached {
 impl Detached {
     /// Detaches `permit` from its borrow of `breaker`.
     ///
-    /// Reads the permit's generation back from the state word, so call it
-    /// only while no other thread can move the breaker (model setup).
     pub fn new(breaker: &Arc<CircuitBreaker>, permit: Permit<'_>) -> Detached {
         let probe = permit.is_probe();
+        let ticket = permit.ticket();
         permit.forget();
         Detached {
             breaker: breaker.clone(),
-            gen: breaker.load().gen,
+            ticket,
             probe,
             done: false,
         }
@@ -74,24 +74,30 @@ impl Detached {
     }
 
     pub fn generation(&self) -> u32 {
-        self.gen
+        if self.probe {
+            self.ticket as u32
+        } else {
+            crate::state::Word::unpack(self.ticket).gen
+        }
     }
 
     pub fn success(mut self) {
         self.done = true;
-        self.breaker.verdict(self.gen, self.probe, Outcome::Success);
+        self.breaker
+            .verdict(self.ticket, self.probe, Outcome::Success);
     }
 
     pub fn failure(mut self) {
         self.done = true;
-        self.breaker.verdict(self.gen, self.probe, Outcome::Failure);
+        self.breaker
+            .verdict(self.ticket, self.probe, Outcome::Failure);
     }
 }
 
 impl Drop for Detached {
     fn drop(&mut self) {
         if !self.done {
-            self.breaker.release(self.gen, self.probe);
+            self.breaker.release(self.ticket, self.probe);
         }
     }
 }

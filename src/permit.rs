@@ -1,6 +1,7 @@
 //! `Permit`: the RAII ticket for one admitted call.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 
 use crate::breaker::CircuitBreaker;
 use crate::window::Outcome;
@@ -35,34 +36,44 @@ use crate::window::Outcome;
 #[must_use = "a permit must be consumed by `success()` or `failure()`; dropping it reports no verdict"]
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
-    gen: u32,
+    /// CLOSED permits: the packed state word they were admitted under (a
+    /// CLOSED word changes only by a transition, so equality is currency).
+    /// Probes: their HALF_OPEN generation.
+    ticket: u64,
     probe: bool,
-    done: bool,
 }
 
 impl<'a> Permit<'a> {
     #[inline]
-    pub(crate) fn new(breaker: &'a CircuitBreaker, gen: u32, probe: bool) -> Self {
+    pub(crate) fn new(breaker: &'a CircuitBreaker, ticket: u64, probe: bool) -> Self {
         Permit {
             breaker,
-            gen,
+            ticket,
             probe,
-            done: false,
         }
+    }
+
+    /// What the breaker needs to judge this permit's verdict.
+    #[cfg(fusebox_loom)]
+    pub(crate) fn ticket(&self) -> u64 {
+        self.ticket
     }
 
     /// The call succeeded.
     #[inline]
-    pub fn success(mut self) {
-        self.done = true;
-        self.breaker.verdict(self.gen, self.probe, Outcome::Success);
+    pub fn success(self) {
+        // No drop: the verdict is the release.
+        let this = ManuallyDrop::new(self);
+        this.breaker
+            .verdict(this.ticket, this.probe, Outcome::Success);
     }
 
     /// The call failed.
     #[inline]
-    pub fn failure(mut self) {
-        self.done = true;
-        self.breaker.verdict(self.gen, self.probe, Outcome::Failure);
+    pub fn failure(self) {
+        let this = ManuallyDrop::new(self);
+        this.breaker
+            .verdict(this.ticket, this.probe, Outcome::Failure);
     }
 
     /// `true` if this permit is a half-open probe.
@@ -71,21 +82,19 @@ impl<'a> Permit<'a> {
     }
 
     /// Gives the slot up to the seed-style API: no release, no verdict.
-    pub(crate) fn forget(mut self) {
-        self.done = true;
+    pub(crate) fn forget(self) {
+        std::mem::forget(self);
     }
 }
 
 impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
         if std::thread::panicking() {
-            self.breaker.verdict(self.gen, self.probe, Outcome::Failure);
+            self.breaker
+                .verdict(self.ticket, self.probe, Outcome::Failure);
         } else {
-            self.breaker.release(self.gen, self.probe);
+            self.breaker.release(self.ticket, self.probe);
         }
     }
 }
@@ -94,7 +103,7 @@ impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name())
-            .field("generation", &self.gen)
+            .field("ticket", &self.ticket)
             .field("probe", &self.probe)
             .finish()
     }

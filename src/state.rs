@@ -162,6 +162,30 @@ impl Word {
         }
     }
 
+    /// `true` if packed word `bits` is CLOSED (the hot path's only test).
+    #[inline]
+    pub(crate) const fn is_closed(bits: u64) -> bool {
+        bits >> STATE_SHIFT == 0
+    }
+
+    /// `true` if packed word `bits` is OPEN.
+    #[inline]
+    pub(crate) const fn is_open(bits: u64) -> bool {
+        bits >> STATE_SHIFT == State::Open.to_bits()
+    }
+
+    /// The generation of packed word `bits`.
+    #[inline]
+    pub(crate) const fn gen_of_bits(bits: u64) -> u32 {
+        ((bits >> GEN_SHIFT) as u32) & GEN_MASK
+    }
+
+    /// The era of a packed CLOSED or OPEN word.
+    #[inline]
+    pub(crate) const fn era_of_bits(bits: u64) -> u64 {
+        bits & ERA_MASK
+    }
+
     /// The word after a transition into `state` in `era`: next generation,
     /// no probes. (`era` is not stored for HALF_OPEN.)
     #[inline]

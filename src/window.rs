@@ -66,11 +66,10 @@
 //! sweep while 128 more closings happen. Counts saturate at 2^56 per
 //! bucket and stripe (beyond that a call still reaches the totals).
 
-use crossbeam_utils::CachePadded;
-
 use crate::sync::{thread_index, AtomicU64, Ordering};
 
-const WORDS_PER_CHUNK: usize = 16; // 128 bytes: one CachePadded block
+const LINE_BYTES: usize = 128; // crossbeam's CachePadded size on x86_64
+const LINE_WORDS: usize = LINE_BYTES / 8;
 const WORDS_PER_SLOT: usize = 3;
 const TOTAL_WORDS: usize = 3;
 
@@ -132,32 +131,6 @@ pub(crate) fn era_newer(a: u8, b: u8) -> bool {
     (a.wrapping_sub(b) as i8) > 0
 }
 
-/// Exact `n / d` for a divisor fixed at build time, with one multiply instead
-/// of a 64-bit division on the hot path.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Divider {
-    d: u64,
-    m: u64,
-}
-
-impl Divider {
-    pub(crate) fn new(d: u64) -> Divider {
-        let d = d.max(1);
-        Divider { d, m: u64::MAX / d }
-    }
-
-    /// `floor(n / d)`: the multiply gives it or one less; one step corrects.
-    #[inline]
-    pub(crate) fn div(self, n: u64) -> u64 {
-        let q = ((u128::from(n) * u128::from(self.m)) >> 64) as u64;
-        if n - q * self.d >= self.d {
-            q + 1
-        } else {
-            q
-        }
-    }
-}
-
 /// Calls in the window, by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
@@ -180,16 +153,18 @@ pub(crate) struct Totals {
 }
 
 pub(crate) struct Window {
-    /// The stripes, each `chunks_per_stripe` consecutive 128-byte blocks.
-    /// Padded because each stripe is written by its own thread(s): a stripe
-    /// must never share a cache line with another.
-    chunks: Box<[CachePadded<[AtomicU64; WORDS_PER_CHUNK]>]>,
-    chunks_per_stripe: usize,
+    /// Every stripe's words in one allocation: stripe `s` is
+    /// `words[offset + s * stride ..][..stride]`. `offset` aligns the first
+    /// stripe to 128 bytes and `stride` is a multiple of 128 bytes, so each
+    /// stripe starts on its own pair of cache lines: a stripe is written by
+    /// its own thread(s) and must never share a line with another.
+    words: Box<[AtomicU64]>,
+    offset: usize,
+    stride: usize,
     stripe_mask: usize,
     slot_mask: usize,
     ring: usize,
     buckets: u64,
-    divider: Divider,
 }
 
 impl std::fmt::Debug for Window {
@@ -198,40 +173,35 @@ impl std::fmt::Debug for Window {
             .field("stripes", &(self.stripe_mask + 1))
             .field("ring", &self.ring)
             .field("buckets", &self.buckets)
-            .field("bucket_nanos", &self.divider.d)
             .finish()
     }
 }
 
 impl Window {
     /// `stripes` must be a power of two; `buckets >= 1`.
-    pub(crate) fn new(stripes: usize, buckets: u32, bucket_nanos: u64) -> Window {
+    pub(crate) fn new(stripes: usize, buckets: u32) -> Window {
         let ring = (buckets as usize).next_power_of_two();
-        let words = ring * WORDS_PER_SLOT + TOTAL_WORDS;
-        let chunks_per_stripe = words.div_ceil(WORDS_PER_CHUNK);
-        let chunks = (0..stripes * chunks_per_stripe)
-            .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+        let stride = (TOTAL_WORDS + ring * WORDS_PER_SLOT).next_multiple_of(LINE_WORDS);
+        let words: Box<[AtomicU64]> = (0..stripes * stride + LINE_WORDS - 1)
+            .map(|_| AtomicU64::new(0))
             .collect();
+        // Reading an address is safe; it only picks where stripe 0 starts.
+        let addr = words.as_ptr() as usize;
+        let offset = (LINE_BYTES - addr % LINE_BYTES) % LINE_BYTES / 8;
         Window {
-            chunks,
-            chunks_per_stripe,
+            words,
+            offset,
+            stride,
             stripe_mask: stripes - 1,
             slot_mask: ring - 1,
             ring,
             buckets: u64::from(buckets),
-            divider: Divider::new(bucket_nanos),
         }
     }
 
     /// Heap bytes this window owns.
     pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.chunks)
-    }
-
-    /// The epoch (bucket number) a time falls in.
-    #[inline]
-    pub(crate) fn epoch(&self, now: u64) -> u64 {
-        self.divider.div(now)
+        std::mem::size_of_val(&*self.words)
     }
 
     #[inline]
@@ -241,8 +211,14 @@ impl Window {
 
     #[inline]
     fn word(&self, stripe: usize, index: usize) -> &AtomicU64 {
-        let chunk = stripe * self.chunks_per_stripe + index / WORDS_PER_CHUNK;
-        &self.chunks[chunk][index % WORDS_PER_CHUNK]
+        &self.words[self.offset + stripe * self.stride + index]
+    }
+
+    /// The slice of one stripe: one bounds check, then fixed offsets.
+    #[inline]
+    fn stripe_words(&self, stripe: usize) -> &[AtomicU64] {
+        let start = self.offset + stripe * self.stride;
+        &self.words[start..start + self.stride]
     }
 
     #[inline]
@@ -252,7 +228,7 @@ impl Window {
 
     #[inline]
     fn total_word(&self, stripe: usize, which: usize) -> &AtomicU64 {
-        self.word(stripe, self.ring * WORDS_PER_SLOT + which)
+        self.word(stripe, which)
     }
 
     #[inline]
@@ -287,10 +263,17 @@ impl Window {
     #[inline]
     pub(crate) fn record(&self, epoch: u64, era: u8, outcome: Outcome) {
         let stripe = self.my_stripe();
-        let base = ((epoch as usize) & self.slot_mask) * WORDS_PER_SLOT;
-        let tag = Tag::unpack(self.word(stripe, base).load(Ordering::Acquire));
+        let base = TOTAL_WORDS + ((epoch as usize) & self.slot_mask) * WORDS_PER_SLOT;
+        let words = self.stripe_words(stripe);
+        let Some([tag_word, success, failure]) = words.get(base..base + 3) else {
+            return;
+        };
+        let tag = Tag::unpack(tag_word.load(Ordering::Acquire));
         if tag.epoch == epoch && tag.era == era {
-            let counter = self.word(stripe, base + 1 + outcome as usize);
+            let counter = match outcome {
+                Outcome::Success => success,
+                Outcome::Failure => failure,
+            };
             let c = counter.load(Ordering::Relaxed);
             if count_seq(c) == tag.seq
                 && count_of(c) != COUNT_MASK
@@ -394,7 +377,7 @@ impl Window {
     pub(crate) fn sweep(&self, era: u8) {
         for stripe in 0..self.stripes() {
             for slot in 0..self.ring {
-                let base = slot * WORDS_PER_SLOT;
+                let base = TOTAL_WORDS + slot * WORDS_PER_SLOT;
                 let tag_word = self.word(stripe, base);
                 loop {
                     let tag_bits = tag_word.load(Ordering::Acquire);
@@ -434,7 +417,7 @@ impl Window {
         let mut counts = Counts::default();
         for stripe in 0..self.stripes() {
             for slot in 0..self.ring {
-                let base = slot * WORDS_PER_SLOT;
+                let base = TOTAL_WORDS + slot * WORDS_PER_SLOT;
                 let tag = Tag::unpack(self.word(stripe, base).load(Ordering::Acquire));
                 if tag.era != era || tag.epoch < oldest {
                     continue;
@@ -464,7 +447,7 @@ impl Window {
             t.failures += self.total_word(stripe, 1).load(Ordering::Acquire);
             t.rejected += self.total_word(stripe, 2).load(Ordering::Relaxed);
             for slot in 0..self.ring {
-                let base = slot * WORDS_PER_SLOT;
+                let base = TOTAL_WORDS + slot * WORDS_PER_SLOT;
                 t.successes += count_of(self.word(stripe, base + 1).load(Ordering::Relaxed));
                 t.failures += count_of(self.word(stripe, base + 2).load(Ordering::Relaxed));
             }
@@ -476,46 +459,6 @@ impl Window {
 #[cfg(all(test, not(fusebox_loom)))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn divider_is_exact() {
-        let ds = [
-            1u64,
-            2,
-            3,
-            7,
-            10,
-            1_000_000,
-            6_000_000_000,
-            999_999_937,
-            u64::MAX / 3,
-            u64::MAX,
-        ];
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for &d in &ds {
-            let div = Divider::new(d);
-            for n in [
-                0,
-                1,
-                d - 1,
-                d,
-                d.wrapping_add(1),
-                u64::MAX,
-                u64::MAX - 1,
-                d.wrapping_mul(12345),
-            ] {
-                assert_eq!(div.div(n), n / d, "{n} / {d}");
-            }
-            for _ in 0..if cfg!(miri) { 50 } else { 20_000 } {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                assert_eq!(div.div(x), x / d, "{x} / {d}");
-                let small = x >> 20;
-                assert_eq!(div.div(small), small / d);
-            }
-        }
-    }
 
     #[test]
     fn tags_round_trip() {
@@ -531,7 +474,7 @@ mod tests {
 
     #[test]
     fn buckets_expire_after_the_window() {
-        let w = Window::new(2, 4, 10);
+        let w = Window::new(2, 4);
         for e in 0..4 {
             w.record(e, 0, Outcome::Success);
         }
@@ -573,7 +516,7 @@ mod tests {
 
     #[test]
     fn a_new_era_hides_the_old_one_but_keeps_totals() {
-        let w = Window::new(1, 10, 10);
+        let w = Window::new(1, 10);
         w.record(5, 1, Outcome::Failure);
         w.record(5, 1, Outcome::Failure);
         w.record(5, 2, Outcome::Success);
@@ -599,7 +542,7 @@ mod tests {
 
     #[test]
     fn stale_samples_reach_only_the_totals() {
-        let w = Window::new(1, 2, 10);
+        let w = Window::new(1, 2);
         w.record(10, 0, Outcome::Success);
         w.record(8, 0, Outcome::Success); // same slot, older epoch
         assert_eq!(w.counts(10, 0).successes, 1);
@@ -610,17 +553,16 @@ mod tests {
 
     #[test]
     fn stripes_never_share_a_cache_line() {
-        let w = Window::new(4, 10, 10);
-        assert_eq!(std::mem::align_of_val(&w.chunks[0]) % 64, 0);
-        for s in 1..4 {
-            let a = w.word(s - 1, w.ring * WORDS_PER_SLOT + TOTAL_WORDS - 1) as *const _ as usize;
-            let b = w.word(s, 0) as *const _ as usize;
-            assert!(
-                b - a >= 64 && b % 64 == 0,
-                "stripe {s} starts on its own line"
-            );
+        for stripes in [1, 2, 4, 16] {
+            let w = Window::new(stripes, 10);
+            for s in 0..stripes {
+                let first = w.word(s, 0) as *const AtomicU64 as usize;
+                assert_eq!(first % LINE_BYTES, 0, "stripe {s} starts a 128-byte block");
+                let last = w.word(s, w.stride - 1) as *const AtomicU64 as usize;
+                assert!(last + 8 <= first + w.stride * 8);
+            }
         }
-        // Default: 10 buckets -> ring 16 -> 51 words -> 4 blocks of 128 bytes.
-        assert_eq!(w.chunks_per_stripe, 4);
+        // Default: 10 buckets -> ring 16 -> 3 + 48 words -> 4 blocks of 128 bytes.
+        assert_eq!(Window::new(1, 10).stride * 8, 4 * LINE_BYTES);
     }
 }

@@ -297,7 +297,6 @@ fn window_counts_across_backward_clock_jumps() {
 /// touched since comes back into the window of the new era: here 4 failures
 /// from the first era make one fresh failure trip the breaker by error rate.
 #[test]
-#[ignore = "engine bug: window era tag wraps after 256 closings, resurrecting old buckets (R6)"]
 fn window_is_cleared_even_after_256_closings() {
     use fusebox::{quanta::Clock, CircuitBreaker, State};
     use std::time::Duration;
@@ -339,7 +338,6 @@ fn window_is_cleared_even_after_256_closings() {
 
 /// The same bug through the differential harness.
 #[test]
-#[ignore = "engine bug: window era tag wraps after 256 closings, resurrecting old buckets (R6)"]
 fn window_is_cleared_even_after_256_closings_differential() {
     use Op::*;
     let cfg = Cfg {
