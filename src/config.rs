@@ -32,6 +32,8 @@ pub const MIN_BUCKET_WIDTH: Duration = Duration::from_millis(1);
 
 /// The most counter stripes a breaker allocates.
 pub(crate) const MAX_STRIPES: usize = 64;
+/// The most counter stripes a breaker allocates unless told otherwise.
+pub(crate) const DEFAULT_MAX_STRIPES: usize = 16;
 
 /// Configures and builds a [`CircuitBreaker`]. Every setter is optional.
 ///
@@ -194,8 +196,8 @@ impl Builder {
     }
 
     /// The number of counter stripes (rounded up to a power of two, at most
-    /// 64). Default: the available parallelism rounded up. Exposed for tests,
-    /// model checking and benchmarks.
+    /// 64). Default: the available parallelism rounded up, at most 16.
+    /// Exposed for tests, model checking and benchmarks.
     #[doc(hidden)]
     pub fn stripes(mut self, stripes: usize) -> Self {
         self.stripes = Some(stripes);
@@ -297,8 +299,13 @@ fn positive(setting: &'static str, d: Duration) -> Result<(), ConfigError> {
     }
 }
 
+/// The available parallelism, capped at [`DEFAULT_MAX_STRIPES`]: enough for
+/// every core of a typical server to write its own line, without letting a
+/// breaker on a 128-core host grow past ~8 KiB.
 fn default_stripes() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| n.get())
+    std::thread::available_parallelism()
+        .map_or(4, |n| n.get())
+        .min(DEFAULT_MAX_STRIPES)
 }
 
 /// One calibrated clock for the process: `Clock::new()` calibrates the TSC on
