@@ -437,7 +437,7 @@ fn print_memory() {
     println!("# Bytes per breaker (CircuitBreaker::memory_bytes, name of 1 byte)");
     println!();
     println!(
-        "defaults (stripes = available_parallelism {cores} rounded up to a power of two, 10 buckets): {} bytes",
+        "defaults (stripes = available_parallelism {cores} rounded up to a power of two, at most 16; 10 buckets): {} bytes",
         defaults.memory_bytes()
     );
     println!(
@@ -446,7 +446,7 @@ fn print_memory() {
     );
     println!();
     let buckets = [1u32, 10, 100, 1000];
-    let stripes = [1usize, 2, 4, 16, 64];
+    let stripes = [1usize, 2, 4, 8, 16, 64];
     print!("| window_buckets \\ stripes |");
     for s in stripes {
         print!(" {s} |");
