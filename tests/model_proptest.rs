@@ -10,7 +10,7 @@ mod harness;
 #[path = "support/model.rs"]
 mod model;
 
-use harness::{run, Cfg, Op};
+use harness::{debug_word, run, Cfg, Op};
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;
@@ -365,4 +365,17 @@ fn window_is_cleared_even_after_256_closings_differential() {
     }
     ops.extend([Snapshot, CallErr, Snapshot]);
     check(&cfg, &ops);
+}
+
+/// The differential compares the engine's state word through its `Debug`
+/// output; if that format changes, the comparison must fail loudly rather
+/// than switch itself off.
+#[test]
+fn the_state_word_is_readable_from_debug() {
+    let cb = fusebox::CircuitBreaker::new("debug");
+    let (state, gen, inflight, successes) = debug_word(&cb).expect("Debug shows the word");
+    assert_eq!(
+        (state.as_str(), gen, inflight, successes),
+        ("Closed", 0, 0, 0)
+    );
 }
