@@ -437,7 +437,7 @@ fn print_memory() {
     println!("# Bytes per breaker (CircuitBreaker::memory_bytes, name of 1 byte)");
     println!();
     println!(
-        "defaults (stripes = available_parallelism {cores} rounded up to a power of two, at most 16; 10 buckets): {} bytes",
+        "defaults (stripes = 2 x available_parallelism {cores} rounded up to a power of two, at most 16; 10 buckets): {} bytes",
         defaults.memory_bytes()
     );
     println!(

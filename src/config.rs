@@ -196,7 +196,7 @@ impl Builder {
     }
 
     /// The number of counter stripes (rounded up to a power of two, at most
-    /// 64). Default: the available parallelism rounded up, at most 16.
+    /// 64). Default: twice the available parallelism rounded up, at most 16.
     /// Exposed for tests, model checking and benchmarks.
     #[doc(hidden)]
     pub fn stripes(mut self, stripes: usize) -> Self {
@@ -299,12 +299,13 @@ fn positive(setting: &'static str, d: Duration) -> Result<(), ConfigError> {
     }
 }
 
-/// The available parallelism, capped at [`DEFAULT_MAX_STRIPES`]: enough for
-/// every core of a typical server to write its own line, without letting a
-/// breaker on a 128-core host grow past ~8 KiB.
+/// Twice the available parallelism (so that a pool oversubscribed up to 2×
+/// still gives each thread its own stripe), capped at
+/// [`DEFAULT_MAX_STRIPES`] so a breaker on a large host stays near 8 KiB.
 fn default_stripes() -> usize {
     std::thread::available_parallelism()
         .map_or(4, |n| n.get())
+        .saturating_mul(2)
         .min(DEFAULT_MAX_STRIPES)
 }
 
