@@ -3,6 +3,9 @@
 //! totals under mixed traffic (R11), and one instance per name from racing
 //! registry calls (R13).
 
+#[path = "support/race.rs"]
+mod race;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -213,36 +216,7 @@ fn r10_each_transition_has_one_winner_and_one_listener_call() {
             let (cb, mock, barrier) = (&cb, &mock, &barrier);
             let (successes, rejections) = (&successes, &rejections);
             s.spawn(move || {
-                {
-                    for _ in 0..ROUNDS {
-                        // Phase A: racing failures trip the breaker once.
-                        let permit = cb.try_acquire().expect("closed at round start");
-                        barrier.wait();
-                        permit.failure();
-                        barrier.wait();
-                        if t == 0 {
-                            assert_eq!(cb.state(), State::Open);
-                            mock.increment(OPEN);
-                        }
-                        barrier.wait();
-                        // Phase B: racing requests: one goes half-open, the
-                        // probes that get in succeed and close it.
-                        match cb.try_acquire() {
-                            Ok(p) => {
-                                successes.fetch_add(1, Ordering::Relaxed);
-                                p.success();
-                            }
-                            Err(_) => {
-                                rejections.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        barrier.wait();
-                        if t == 0 {
-                            assert_eq!(cb.state(), State::Closed);
-                        }
-                        barrier.wait();
-                    }
-                }
+                race::cycle_rounds(cb, mock, barrier, t, ROUNDS, OPEN, successes, rejections);
             });
         }
     });

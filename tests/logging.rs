@@ -6,6 +6,9 @@
 //! dispatcher exists (which would cache "never interested" and hide events
 //! from a subscriber installed by a test running in parallel).
 
+#[path = "support/race.rs"]
+mod race;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
@@ -309,34 +312,7 @@ fn r10_racing_threads_log_each_transition_once() {
             let (successes, rejections) = (&successes, &rejections);
             s.spawn(move || {
                 tracing::dispatcher::with_default(dispatch, || {
-                    for _ in 0..ROUNDS {
-                        // Phase A: racing failures trip the breaker once.
-                        let permit = cb.try_acquire().expect("closed at round start");
-                        barrier.wait();
-                        permit.failure();
-                        barrier.wait();
-                        if t == 0 {
-                            assert_eq!(cb.state(), State::Open);
-                            mock.increment(OPEN);
-                        }
-                        barrier.wait();
-                        // Phase B: racing requests: one goes half-open, the
-                        // probes that get in succeed and close it.
-                        match cb.try_acquire() {
-                            Ok(p) => {
-                                successes.fetch_add(1, Ordering::Relaxed);
-                                p.success();
-                            }
-                            Err(_) => {
-                                rejections.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        barrier.wait();
-                        if t == 0 {
-                            assert_eq!(cb.state(), State::Closed);
-                        }
-                        barrier.wait();
-                    }
+                    race::cycle_rounds(cb, mock, barrier, t, ROUNDS, OPEN, successes, rejections);
                 });
             });
         }
