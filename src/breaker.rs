@@ -11,9 +11,14 @@
 //!   with `Acquire`. Probe-count CASes in HALF_OPEN use the same orderings.
 //! * `stamp` ([`Stamp`]: when the current state began) is written after the
 //!   transition by the winner, or by the first reader that finds it still
-//!   tagged with an older generation (helping: no thread waits for another).
-//!   It only moves forward in generation order, by CAS, so a stalled thread
-//!   cannot overwrite a newer state's stamp. `AcqRel`/`Acquire`.
+//!   tagged with another generation (helping: no thread waits for another).
+//!   It keeps only 6 bits of generation. A writer loads the stamp
+//!   (`Acquire`), then the word, and writes only if the word is still at its
+//!   generation; its CAS expects the stamp it loaded before that check, so a
+//!   stalled thread cannot write an old generation over a newer state's
+//!   stamp. A request is refused on a stamp only after the same reload shows
+//!   the word unchanged, so a 6-bit match is exact there. Stamps are written
+//!   by `AcqRel` CAS. See `stamp_for` and `is_current`.
 //! * The *era* counts closings; it labels window buckets and the
 //!   consecutive-failure word so that closing clears both (R6). CLOSED and
 //!   OPEN words carry it; while HALF_OPEN it lives in `era`, which every
@@ -218,7 +223,9 @@ impl CircuitBreaker {
             return None;
         }
         let elapsed = stamp.elapsed(now);
-        if elapsed >= self.config.open_nanos {
+        // The reload makes the 6-bit match exact (see `is_current`); in OPEN
+        // the word changes only by a transition.
+        if elapsed >= self.config.open_nanos || self.core.word.load(Ordering::Acquire) != bits {
             return None;
         }
         self.count_rejection();
@@ -240,6 +247,10 @@ impl CircuitBreaker {
                         continue;
                     };
                     if elapsed < self.config.open_nanos {
+                        if !self.is_current(w) {
+                            w = self.load();
+                            continue;
+                        }
                         let left = Duration::from_nanos(self.config.open_nanos - elapsed);
                         self.count_rejection();
                         return Err(Rejected::open(self.reject_name.clone(), left));
@@ -250,7 +261,7 @@ impl CircuitBreaker {
                         ..w.enter(State::HalfOpen, 0)
                     };
                     self.publish_era(w.era);
-                    if self.transition(w, to, now, Reason::OpenDurationElapsed) {
+                    if self.transition(w, to, Reason::OpenDurationElapsed) {
                         return Ok(Permit::new(self, u64::from(to.gen), true));
                     }
                     w = self.load();
@@ -351,9 +362,9 @@ impl CircuitBreaker {
                 let _ = self.note(era, self.clock.epoch(), Outcome::Success);
             }
             Outcome::Failure => {
-                let (now, epoch) = self.clock.now_and_epoch();
+                let epoch = self.clock.epoch();
                 if let Some(failures) = self.note(era, epoch, Outcome::Failure) {
-                    self.evaluate_trip(Word::unpack(bits), failures, epoch, now);
+                    self.evaluate_trip(Word::unpack(bits), failures, epoch);
                 }
             }
         }
@@ -361,7 +372,7 @@ impl CircuitBreaker {
 
     /// R1 then R2, after a current failure brought the count to `failures`.
     #[cold]
-    fn evaluate_trip(&self, w: Word, failures: u64, epoch: u64, now: u64) {
+    fn evaluate_trip(&self, w: Word, failures: u64, epoch: u64) {
         let c = &self.config;
         let trip =
             policy::consecutive_trips(failures, c.consecutive_failure_threshold).or_else(|| {
@@ -376,7 +387,7 @@ impl CircuitBreaker {
         if let Some(trip) = trip {
             // One CAS from exactly the CLOSED generation the failure belongs
             // to: a racing failure or a stale one cannot trip twice (R10).
-            let _ = self.transition(w, w.enter(State::Open, w.era), now, trip.into());
+            let _ = self.transition(w, w.enter(State::Open, w.era), trip.into());
         }
     }
 
@@ -425,7 +436,7 @@ impl CircuitBreaker {
                 return;
             }
             let era = self.era_of(w);
-            let (now, epoch) = self.clock.now_and_epoch();
+            let epoch = self.clock.epoch();
             let (to, reason) = match outcome {
                 Outcome::Failure => (w.enter(State::Open, era), Some(Reason::ProbeFailed)),
                 Outcome::Success if policy::probes_close(w.successes + 1, max) => (
@@ -444,7 +455,7 @@ impl CircuitBreaker {
                 ),
             };
             let won = match reason {
-                Some(reason) => self.transition(w, to, now, reason),
+                Some(reason) => self.transition(w, to, reason),
                 None => self.cas(w, to).is_ok(),
             };
             if won {
@@ -493,11 +504,11 @@ impl CircuitBreaker {
 
     /// Makes `from → to` with one CAS. The winner alone stamps the new state,
     /// moves the era, logs and calls the listener (R10).
-    fn transition(&self, from: Word, to: Word, now: u64, reason: Reason) -> bool {
+    fn transition(&self, from: Word, to: Word, reason: Reason) -> bool {
         if self.cas(from, to).is_err() {
             return false;
         }
-        let _ = self.stamp_for(to, now);
+        let _ = self.stamp_for(to);
         if to.state == State::Closed {
             self.sweep(to.era);
         }
@@ -512,28 +523,46 @@ impl CircuitBreaker {
         true
     }
 
-    /// Time spent in `w`'s state at `now`; `None` if `w` is stale (the stamp
-    /// already belongs to a newer generation: reload and retry).
+    /// Time spent in `w`'s state at `now`; `None` if `w` is stale (the state
+    /// word has moved on since it was loaded: reload and retry).
     fn elapsed(&self, w: Word, now: u64) -> Option<u64> {
-        let stamp = self.stamp_for(w, now)?;
+        let stamp = self.stamp_for(w)?;
         Some(stamp.elapsed(now))
     }
 
-    /// The stamp of `w`'s state, writing `(w.gen, now)` first if the stamp
-    /// still belongs to an older generation. `None` if it belongs to a newer
-    /// one.
-    fn stamp_for(&self, w: Word, now: u64) -> Option<Stamp> {
+    /// The stamp of `w`'s state, or `None` if `w` is stale.
+    ///
+    /// The stamp carries only 6 bits of generation. A stamp whose bits match
+    /// `w.gen` is returned as is: it is `w`'s unless `w` is stale by a
+    /// multiple of 64 generations, and every caller either acts on it by a
+    /// CAS from `w` (which fails if `w` is stale) or, before refusing a
+    /// request on it, checks with [`is_current`](Self::is_current) that the
+    /// word is still at `w.gen`.
+    ///
+    /// If the bits do not match, either `w` is stale or its state has not
+    /// been stamped yet (the winner has not got there). The word is loaded
+    /// again: if it has moved on, `None`; if not, this thread writes
+    /// `(w.gen, now)`, with `now` read *after* that load, so a stamp is never
+    /// earlier than the transition it stamps and a state can end late by a
+    /// clock read, never early. The CAS expects the stamp loaded before the
+    /// reload, so a thread stalled here while the breaker moves on fails its
+    /// CAS instead of writing an old generation over a newer stamp. (The
+    /// protocol this replaces wrote whenever a 6-bit "is it older" test said
+    /// so; that test aliases after 32 transitions, a stalled thread wrote its
+    /// old generation over the current stamp, and every later reader took
+    /// its fresh word for a stale one and spun. Loom model
+    /// `stamp::stalled_query_vs_three_transitions`.)
+    fn stamp_for(&self, w: Word) -> Option<Stamp> {
         let stamp = &self.core.stamp;
         let mut cur = Stamp::unpack(stamp.load(Ordering::Acquire));
         loop {
             if cur.belongs_to(w.gen) {
                 return Some(cur);
             }
-            if cur.is_newer_than(w.gen) {
-                // The stamp is newer than `w`: our word is stale.
+            if !self.is_current(w) {
                 return None;
             }
-            let next = Stamp::new(w.gen, now);
+            let next = Stamp::new(w.gen, self.clock.now());
             match stamp.compare_exchange(
                 cur.pack(),
                 next.pack(),
@@ -544,6 +573,25 @@ impl CircuitBreaker {
                 Err(actual) => cur = Stamp::unpack(actual),
             }
         }
+    }
+
+    /// The state word is still at `w.gen`. Called after loading the stamp
+    /// (`Acquire`): a stamp of generation `g` is only written by a thread
+    /// that saw the word at `g`, so this load sees at least the generation
+    /// of any stamp already read, and a 6-bit match plus a word still at
+    /// `w.gen` means the stamp is `w`'s (stamps lag the word by at most the
+    /// three generations of one cycle: every OPEN state is stamped before it
+    /// can end).
+    #[inline]
+    fn is_current(&self, w: Word) -> bool {
+        self.load().gen == w.gen
+    }
+
+    /// The stamp belongs to the current generation (loom models check this
+    /// once every thread has finished).
+    #[cfg(fusebox_loom)]
+    pub(crate) fn stamp_is_current(&self) -> bool {
+        Stamp::unpack(self.core.stamp.load(Ordering::Acquire)).belongs_to(self.load().gen)
     }
 
     /// Publishes `era` as the era of the half-open period about to begin.
@@ -606,7 +654,7 @@ impl CircuitBreaker {
         let reason = Reason::ResetTimeout {
             successes: w.successes,
         };
-        self.transition(w, to, now, reason);
+        self.transition(w, to, reason);
         Some(self.load())
     }
 
@@ -622,12 +670,18 @@ impl CircuitBreaker {
                             w = self.load();
                             continue;
                         }
-                        Some(elapsed) if elapsed < self.config.open_nanos => return w,
+                        Some(elapsed) if elapsed < self.config.open_nanos => {
+                            if self.is_current(w) {
+                                return w;
+                            }
+                            w = self.load();
+                            continue;
+                        }
                         Some(_) => {}
                     }
                     self.publish_era(w.era);
                     let to = w.enter(State::HalfOpen, 0);
-                    self.transition(w, to, now, Reason::OpenDurationElapsed);
+                    self.transition(w, to, Reason::OpenDurationElapsed);
                     w = self.load();
                 }
                 State::HalfOpen => match self.resolve_reset_timeout(w, now) {

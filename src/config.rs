@@ -1,6 +1,7 @@
 //! `Builder` in, validated `Config` out (SPEC §2).
 
 use std::fmt;
+#[cfg(not(miri))]
 use std::sync::OnceLock;
 use std::time::Duration;
 

@@ -106,3 +106,9 @@ impl Drop for Detached {
 pub fn generation(breaker: &CircuitBreaker) -> u32 {
     breaker.load().gen
 }
+
+/// Whether the state stamp belongs to the current generation. Once every
+/// thread has finished, it must: the last transition's winner stamps it.
+pub fn stamp_is_current(breaker: &CircuitBreaker) -> bool {
+    breaker.stamp_is_current()
+}

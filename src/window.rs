@@ -60,7 +60,12 @@
 //!
 //! Epochs are `nanos / w` with `w >= 1 ms`, below 2^45, so 48 bits never wrap.
 //! `seq` wraps at 256 but only its equality with the tag's matters and count
-//! words lag by at most one. Eras wrap at 256 closings; a writer stale by 128
+//! words lag by at most one. A catch-up re-checks the tag between loading the
+//! count word and its CAS, so a thread whose view of the tag is a full turn
+//! of `seq` old cannot push an in-step word ahead of its tag, except by an
+//! ABA of both words across 256 rolls inside that re-check-to-CAS window; and
+//! should a word ever be ahead of an unchanged tag, writers count in the
+//! totals only until the slot rolls, instead of waiting for it. Eras wrap at 256 closings; a writer stale by 128
 //! closings could misjudge which era is newer, which needs a thread stalled
 //! across 128 full open/half-open/close cycles, or a closer stalled in its
 //! sweep while 128 more closings happen. Counts saturate at 2^56 per
@@ -108,6 +113,20 @@ impl Tag {
             seq: bits as u8,
         }
     }
+}
+
+/// `seq` counts modulo 256, or modulo 4 under loom so that the models reach
+/// a full turn of it within a few rolls.
+const SEQ_MASK: u8 = if cfg!(fusebox_loom) { 3 } else { u8::MAX };
+
+#[inline]
+fn next_seq(seq: u8) -> u8 {
+    seq.wrapping_add(1) & SEQ_MASK
+}
+
+#[inline]
+fn prev_seq(seq: u8) -> u8 {
+    seq.wrapping_sub(1) & SEQ_MASK
 }
 
 #[inline]
@@ -298,8 +317,22 @@ impl Window {
             let tag = Tag::unpack(tag_bits);
             if tag.epoch == epoch && tag.era == era {
                 let c = counter.load(Ordering::Acquire);
+                if count_seq(c) == prev_seq(tag.seq) {
+                    self.catch_up(stripe, outcome, counter, c, tag_word, tag_bits);
+                    continue;
+                }
                 if count_seq(c) != tag.seq {
-                    self.catch_up(stripe, outcome, counter, c, tag.seq);
+                    // The word is ahead of our view of the tag. Normally the
+                    // view is stale and a reload shows the newer tag. If the
+                    // tag has not moved, the word was pushed ahead by a thread
+                    // whose view was a full turn of `seq` old (see
+                    // "Wrap-around"): nobody can count in this bucket until
+                    // the slot rolls again, so count in the totals only
+                    // rather than wait for that.
+                    if tag_word.load(Ordering::Acquire) == tag_bits {
+                        self.fold(stripe, outcome, 1);
+                        return;
+                    }
                     continue;
                 }
                 if count_of(c) == COUNT_MASK {
@@ -326,12 +359,19 @@ impl Window {
             // Roll the slot: count words in step first, then the tag.
             for which in [Outcome::Success, Outcome::Failure] {
                 let w = self.word(stripe, base + 1 + which as usize);
-                self.catch_up(stripe, which, w, w.load(Ordering::Acquire), tag.seq);
+                self.catch_up(
+                    stripe,
+                    which,
+                    w,
+                    w.load(Ordering::Acquire),
+                    tag_word,
+                    tag_bits,
+                );
             }
             let next = Tag {
                 epoch,
                 era,
-                seq: tag.seq.wrapping_add(1),
+                seq: next_seq(tag.seq),
             };
             // Success or failure, the loop re-reads the tag.
             let _ = tag_word.compare_exchange(
@@ -343,18 +383,35 @@ impl Window {
         }
     }
 
-    /// Brings a count word that is *behind* tag `seq` in step with it,
-    /// folding its old count. A word already at or past `seq` (the caller's
-    /// view of the tag is stale) is left alone.
+    /// Brings a count word that is *behind* the tag `tag_bits` in step with
+    /// it, folding its old count. A word already at or past the tag's seq
+    /// (the caller's view of the tag is stale) is left alone.
     #[inline]
-    fn catch_up(&self, stripe: usize, outcome: Outcome, w: &AtomicU64, mut c: u64, seq: u8) {
+    fn catch_up(
+        &self,
+        stripe: usize,
+        outcome: Outcome,
+        w: &AtomicU64,
+        mut c: u64,
+        tag_word: &AtomicU64,
+        tag_bits: u64,
+    ) {
+        let seq = Tag::unpack(tag_bits).seq;
         // Only one step, only forward: under the invariant (a count word is
         // at its tag's seq or one behind) this is "behind", and a writer with
         // a stale view of the tag leaves a word that is ahead of it alone.
         // Release/Acquire: a writer that sees a word moved to `seq` then sees
         // a tag at least as new, so a stale view of the tag cannot make it
         // spin.
-        while count_seq(c) == seq.wrapping_sub(1) {
+        while count_seq(c) == prev_seq(seq) {
+            // "Behind" is judged on 8 bits: a view stale by a full turn of
+            // `seq` (255 rolls of this slot while the caller was preempted)
+            // would see an in-step word as behind and push it ahead of its
+            // tag. The tag is re-checked after `c` was loaded, and the CAS
+            // expects `c`: any roll in between moves `c` first and fails it.
+            if tag_word.load(Ordering::Acquire) != tag_bits {
+                return;
+            }
             match w.compare_exchange_weak(
                 c,
                 count_word(seq, 0),
@@ -387,11 +444,12 @@ impl Window {
                     }
                     for which in [Outcome::Success, Outcome::Failure] {
                         let w = self.word(stripe, base + 1 + which as usize);
-                        self.catch_up(stripe, which, w, w.load(Ordering::Acquire), tag.seq);
+                        let c = w.load(Ordering::Acquire);
+                        self.catch_up(stripe, which, w, c, tag_word, tag_bits);
                     }
                     let next = Tag {
                         era,
-                        seq: tag.seq.wrapping_add(1),
+                        seq: next_seq(tag.seq),
                         ..tag
                     };
                     if tag_word

@@ -67,7 +67,7 @@ fn r5_probes_in_flight_never_exceed_the_cap_under_threads() {
     let admitted = AtomicU64::new(0);
     let rejected = AtomicU64::new(0);
     let barrier = Barrier::new(THREADS);
-    std::thread::scope(|s| {
+    race::scope(|s| {
         for _ in 0..THREADS {
             s.spawn(|| {
                 barrier.wait();
@@ -123,7 +123,7 @@ fn r5_seed_style_probes_never_exceed_the_cap_under_threads() {
     mock.increment(OPEN);
     let allowed = AtomicU32::new(0);
     let barrier = Barrier::new(THREADS);
-    std::thread::scope(|s| {
+    race::scope(|s| {
         for _ in 0..THREADS {
             s.spawn(|| {
                 barrier.wait();
@@ -151,7 +151,7 @@ fn r10_racing_failures_open_exactly_once() {
             .consecutive_failure_threshold(3)
             .min_calls_for_error_rate(1_000));
         let barrier = Barrier::new(THREADS);
-        std::thread::scope(|s| {
+        race::scope(|s| {
             for _ in 0..THREADS {
                 s.spawn(|| {
                     let permit = cb.try_acquire().expect("closed");
@@ -176,7 +176,7 @@ fn r10_racing_error_rate_trips_open_exactly_once() {
             .min_calls_for_error_rate(4)
             .error_threshold_percentage(50.0));
         let barrier = Barrier::new(THREADS);
-        std::thread::scope(|s| {
+        race::scope(|s| {
             for t in 0..THREADS {
                 let cb = &cb;
                 let barrier = &barrier;
@@ -211,7 +211,7 @@ fn r10_each_transition_has_one_winner_and_one_listener_call() {
     let barrier = Barrier::new(THREADS);
     let successes = AtomicU64::new(0);
     let rejections = AtomicU64::new(0);
-    std::thread::scope(|s| {
+    race::scope(|s| {
         for t in 0..THREADS {
             let (cb, mock, barrier) = (&cb, &mock, &barrier);
             let (successes, rejections) = (&successes, &rejections);
@@ -246,7 +246,7 @@ fn r10_racing_queries_make_one_time_based_transition() {
         mock.increment(OPEN);
         let barrier = Barrier::new(THREADS);
         let race = |cb: &CircuitBreaker| {
-            std::thread::scope(|s| {
+            race::scope(|s| {
                 for t in 0..THREADS {
                     let barrier = &barrier;
                     s.spawn(move || {
@@ -290,7 +290,7 @@ fn r10_racing_probe_failures_reopen_once() {
         mock.increment(OPEN);
         let permits: Vec<_> = (0..THREADS).map(|_| cb.try_acquire().unwrap()).collect();
         let barrier = Barrier::new(THREADS);
-        std::thread::scope(|s| {
+        race::scope(|s| {
             for p in permits {
                 let barrier = &barrier;
                 s.spawn(move || {
@@ -331,7 +331,7 @@ fn r11_totals_are_exact_under_mixed_threaded_traffic() {
     let failures = AtomicU64::new(0);
     let rejected = AtomicU64::new(0);
     let barrier = Barrier::new(THREADS);
-    std::thread::scope(|s| {
+    race::scope(|s| {
         for t in 0..THREADS as u64 {
             let (cb, mock, barrier) = (&cb, &mock, &barrier);
             let (successes, failures, rejected) = (&successes, &failures, &rejected);
@@ -438,7 +438,7 @@ fn r13_concurrent_create_yields_one_instance() {
     for round in 0..50 {
         let registry = Registry::new();
         let barrier = Barrier::new(THREADS);
-        let got: Vec<Arc<CircuitBreaker>> = std::thread::scope(|s| {
+        let got: Vec<Arc<CircuitBreaker>> = race::scope(|s| {
             let handles: Vec<_> = (0..THREADS)
                 .map(|t| {
                     let (registry, barrier) = (&registry, &barrier);
@@ -468,7 +468,7 @@ fn r13_concurrent_writers_lose_no_update() {
     const PER_THREAD: usize = 25;
     let registry = Registry::new();
     let barrier = Barrier::new(THREADS);
-    std::thread::scope(|s| {
+    race::scope(|s| {
         for t in 0..THREADS {
             let (registry, barrier) = (&registry, &barrier);
             s.spawn(move || {

@@ -306,7 +306,7 @@ fn r10_racing_threads_log_each_transition_once() {
     let barrier = Barrier::new(THREADS);
     let successes = AtomicU64::new(0);
     let rejections = AtomicU64::new(0);
-    std::thread::scope(|s| {
+    race::scope(|s| {
         for t in 0..THREADS {
             let (cb, mock, barrier, dispatch) = (&cb, &mock, &barrier, &dispatch);
             let (successes, rejections) = (&successes, &rejections);

@@ -136,3 +136,31 @@ fn sweep_vs_old_and_new_era() {
         assert_eq!(w.counts(1, 0), (0, 0), "every slot left era 0");
     });
 }
+
+/// `seq` is 2 bits under loom, so three rolls of a slot bring it back to
+/// the value one behind where it was. A writer that loaded slot 0's tag
+/// (epoch 2) and a count word one seq behind it, then stalled while slot 0
+/// rolled to epochs 4, 6 and 8, sees that count word, now in step with the
+/// epoch-8 tag, as "behind" and would push it a seq *ahead* of its tag; every
+/// later write to that word then waited for a roll that never came. The
+/// catch-up must re-check the tag and leave the word alone, and writers must
+/// never wait on a word that is ahead of an unchanged tag.
+#[test]
+fn stale_catch_up_across_a_full_turn_of_seq() {
+    model(None, || {
+        let w = Arc::new(Window::new(1, 2, 1000));
+        let stalled = {
+            let w = w.clone();
+            thread::spawn(move || w.record(2, 0, F))
+        };
+        for epoch in [4, 6, 8] {
+            w.record(epoch, 0, S);
+        }
+        stalled.join().unwrap();
+        w.record(8, 0, F);
+        assert_eq!(w.totals(), (3, 2, 0), "no count lost or doubled");
+        let (s, f) = w.counts(8, 0);
+        assert!(s <= 1 && f <= 1, "over-counted epoch 8: {s} {f}");
+        assert_eq!(s, 1, "the epoch-8 success is in the window");
+    });
+}
