@@ -44,7 +44,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::clock::BreakerClock;
 use crate::config::{Builder, Config};
-use crate::error::{Name, Rejected};
+use crate::error::{Name, Refusal, Rejected};
 use crate::events::{emit, Reason, StateChange};
 use crate::permit::Permit;
 use crate::policy;
@@ -193,13 +193,19 @@ impl CircuitBreaker {
     /// [`Rejected`] when OPEN, or HALF_OPEN with every probe slot taken.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        self.admit()
+        self.admit().map_err(|refusal| self.rejected(refusal))
+    }
+
+    /// The public error for `refusal`: this breaker's name attached.
+    #[inline(always)]
+    pub(crate) fn rejected(&self, refusal: Refusal) -> Rejected {
+        refusal.named(self.reject_name.clone())
     }
 
     /// Admission with the CLOSED case inlined into the caller (one load, no
     /// clock) and everything else out of line.
     #[inline(always)]
-    pub(crate) fn admit(&self) -> Result<Permit<'_>, Rejected> {
+    pub(crate) fn admit(&self) -> Result<Permit<'_>, Refusal> {
         let bits = self.core.word.load(Ordering::Acquire);
         if Word::is_closed(bits) {
             return Ok(Permit::new(self, bits, false));
@@ -216,7 +222,7 @@ impl CircuitBreaker {
     /// `open_duration` has not elapsed. `None` sends the caller to the slow
     /// path (stamp to help write, R4 due, or a stale word).
     #[inline(always)]
-    fn reject_if_still_open(&self, bits: u64) -> Option<Rejected> {
+    fn reject_if_still_open(&self, bits: u64) -> Option<Refusal> {
         let now = self.clock.now();
         let stamp = Stamp::unpack(self.core.stamp.load(Ordering::Acquire));
         if !stamp.belongs_to(Word::gen_of_bits(bits)) {
@@ -229,13 +235,12 @@ impl CircuitBreaker {
             return None;
         }
         self.count_rejection();
-        let left = Duration::from_nanos(self.config.open_nanos - elapsed);
-        Some(Rejected::open(self.reject_name.clone(), left))
+        Some(Refusal::open(self.config.open_nanos - elapsed))
     }
 
     #[cold]
     #[inline(never)]
-    fn acquire_slow(&self, w: Word) -> Result<Permit<'_>, Rejected> {
+    fn acquire_slow(&self, w: Word) -> Result<Permit<'_>, Refusal> {
         let now = self.clock.now();
         let mut w = w;
         loop {
@@ -251,9 +256,9 @@ impl CircuitBreaker {
                             w = self.load();
                             continue;
                         }
-                        let left = Duration::from_nanos(self.config.open_nanos - elapsed);
+                        let left = self.config.open_nanos - elapsed;
                         self.count_rejection();
-                        return Err(Rejected::open(self.reject_name.clone(), left));
+                        return Err(Refusal::open(left));
                     }
                     // R4: this request moves the breaker and is its first probe.
                     let to = Word {
@@ -273,10 +278,7 @@ impl CircuitBreaker {
                     }
                     if w.inflight >= self.config.half_open_max_calls {
                         self.count_rejection();
-                        return Err(Rejected::half_open(
-                            self.reject_name.clone(),
-                            self.config.half_open_max_calls,
-                        ));
+                        return Err(Refusal::half_open(self.config.half_open_max_calls));
                     }
                     let to = Word {
                         inflight: w.inflight + 1,
@@ -302,7 +304,7 @@ impl CircuitBreaker {
     /// [`on_failure`](Self::on_failure). In HALF_OPEN it takes a probe slot.
     /// A `false` counts as a rejection.
     pub fn allow_request(&self) -> bool {
-        match self.try_acquire() {
+        match self.admit() {
             Ok(permit) => {
                 permit.forget();
                 true

@@ -32,7 +32,7 @@ impl CircuitBreaker {
     {
         let permit = match self.admit() {
             Ok(permit) => permit,
-            Err(rejected) => return Err(CallError::Rejected(rejected)),
+            Err(refusal) => return Err(CallError::Rejected(self.rejected(refusal))),
         };
         match f() {
             Ok(value) => {
@@ -97,7 +97,7 @@ impl CircuitBreaker {
     {
         let permit = match self.admit() {
             Ok(permit) => permit,
-            Err(rejected) => return Err(CallError::Rejected(rejected)),
+            Err(refusal) => return Err(CallError::Rejected(self.rejected(refusal))),
         };
         match fut.await {
             Ok(value) => {
