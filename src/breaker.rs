@@ -191,9 +191,12 @@ impl CircuitBreaker {
     /// # Errors
     ///
     /// [`Rejected`] when OPEN, or HALF_OPEN with every probe slot taken.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        self.admit().map_err(|refusal| self.rejected(refusal))
+        match self.admit() {
+            Ok(permit) => Ok(permit),
+            Err(refusal) => Err(self.rejected(refusal)),
+        }
     }
 
     /// The public error for `refusal`: this breaker's name attached.
@@ -554,9 +557,21 @@ impl CircuitBreaker {
     /// old generation over the current stamp, and every later reader took
     /// its fresh word for a stale one and spun. Loom model
     /// `stamp::stalled_query_vs_three_transitions`.)
+    #[inline]
     fn stamp_for(&self, w: Word) -> Option<Stamp> {
+        let cur = Stamp::unpack(self.core.stamp.load(Ordering::Acquire));
+        if cur.belongs_to(w.gen) {
+            return Some(cur);
+        }
+        self.stamp_slow(w, cur)
+    }
+
+    /// `stamp_for` when the stamp's bits do not match `w.gen`: check that
+    /// `w` is current, then write, helping (see `stamp_for`).
+    #[cold]
+    #[inline(never)]
+    fn stamp_slow(&self, w: Word, mut cur: Stamp) -> Option<Stamp> {
         let stamp = &self.core.stamp;
-        let mut cur = Stamp::unpack(stamp.load(Ordering::Acquire));
         loop {
             if cur.belongs_to(w.gen) {
                 return Some(cur);
