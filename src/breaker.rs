@@ -342,7 +342,7 @@ impl CircuitBreaker {
     // ---- verdicts --------------------------------------------------------
 
     /// A permit's verdict.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn verdict(&self, ticket: u64, probe: bool, outcome: Outcome) {
         if probe {
             self.probe_verdict(ticket as u32, outcome);
@@ -352,26 +352,44 @@ impl CircuitBreaker {
     }
 
     /// A verdict on a call admitted under the CLOSED word `admitted`.
-    #[inline]
+    ///
+    /// The success case is inlined whole into the caller: measured, an
+    /// out-of-line call here let the count's CAS wait for the clock reading
+    /// and doubled the cost of a call (BENCHMARKS.md, "the hot path").
+    #[inline(always)]
     fn closed_verdict(&self, admitted: u64, outcome: Outcome) {
+        if let Outcome::Success = outcome {
+            // The success path needs only the bucket, not nanoseconds. The
+            // clock is read first so that its latency overlaps the loads.
+            let ticks = self.clock.ticks();
+            let bits = self.core.word.load(Ordering::Acquire);
+            let c = self.consecutive.load(Ordering::Relaxed);
+            if bits != admitted {
+                // R9: a transition happened since admission: totals only.
+                self.window.count_total(outcome);
+                return;
+            }
+            self.note_success(Word::era_of_bits(bits), ticks, c);
+            return;
+        }
         let bits = self.core.word.load(Ordering::Acquire);
         if bits != admitted {
             // R9: a transition happened since admission: stale, totals only.
             self.window.count_total(outcome);
             return;
         }
-        let era = Word::era_of_bits(bits);
         match outcome {
-            Outcome::Success => {
-                // The success path needs only the bucket, not nanoseconds.
-                let _ = self.note(era, self.clock.epoch(), Outcome::Success);
-            }
-            Outcome::Failure => {
-                let epoch = self.clock.epoch();
-                if let Some(failures) = self.note(era, epoch, Outcome::Failure) {
-                    self.evaluate_trip(Word::unpack(bits), failures, epoch);
-                }
-            }
+            Outcome::Success => {}
+            Outcome::Failure => self.closed_failure(bits),
+        }
+    }
+
+    /// A current failure in CLOSED: count it, then R1 and R2.
+    #[inline(never)]
+    fn closed_failure(&self, bits: u64) {
+        let epoch = self.clock.epoch();
+        if let Some(failures) = self.note_failure(Word::era_of_bits(bits), epoch) {
+            self.evaluate_trip(Word::unpack(bits), failures, epoch);
         }
     }
 
@@ -396,37 +414,40 @@ impl CircuitBreaker {
         }
     }
 
-    /// Records a current verdict of `era` in the window and the consecutive
-    /// count. Returns the consecutive failures after a failure.
-    #[inline]
-    fn note(&self, era: u64, epoch: u64, outcome: Outcome) -> Option<u64> {
-        self.window.record(epoch, era as u8, outcome);
+    /// Records a current success of `era` in the window and resets the
+    /// consecutive-failure count.
+    #[inline(always)]
+    fn note_success(&self, era: u64, ticks: u64, cur: u64) {
+        let bucket = self.clock.bucket();
+        self.window
+            .record_at(ticks, bucket, era as u8, Outcome::Success);
+        let c = &self.consecutive;
+        if cur & CONSEC_COUNT_MASK != 0 && !consec_newer(cur, era) {
+            // One attempt: if a failure raced in, it is ordered after us.
+            let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
+            let _ = c.compare_exchange(cur, tag, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// Records a current failure of `era` in the window and the consecutive
+    /// count. Returns the consecutive failures after it, or `None` if a newer
+    /// era owns the count (the failure is stale).
+    fn note_failure(&self, era: u64, epoch: u64) -> Option<u64> {
+        self.window.record(epoch, era as u8, Outcome::Failure);
         let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
         let c = &self.consecutive;
-        match outcome {
-            Outcome::Success => {
-                let cur = c.load(Ordering::Relaxed);
-                if cur & CONSEC_COUNT_MASK != 0 && !consec_newer(cur, era) {
-                    // One attempt: if a failure raced in, it is ordered after us.
-                    let _ = c.compare_exchange(cur, tag, Ordering::Relaxed, Ordering::Relaxed);
-                }
-                None
-            }
-            Outcome::Failure => {
-                let mut cur = c.load(Ordering::Relaxed);
-                loop {
-                    let next = if cur & !CONSEC_COUNT_MASK == tag {
-                        cur + u64::from(cur & CONSEC_COUNT_MASK < CONSEC_COUNT_MASK)
-                    } else if consec_newer(cur, era) {
-                        return None; // a newer era: this verdict is stale
-                    } else {
-                        tag | 1
-                    };
-                    match c.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
-                        Ok(_) => return Some(next & CONSEC_COUNT_MASK),
-                        Err(actual) => cur = actual,
-                    }
-                }
+        let mut cur = c.load(Ordering::Relaxed);
+        loop {
+            let next = if cur & !CONSEC_COUNT_MASK == tag {
+                cur + u64::from(cur & CONSEC_COUNT_MASK < CONSEC_COUNT_MASK)
+            } else if consec_newer(cur, era) {
+                return None; // a newer era: this verdict is stale
+            } else {
+                tag | 1
+            };
+            match c.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(next & CONSEC_COUNT_MASK),
+                Err(actual) => cur = actual,
             }
         }
     }
@@ -441,7 +462,7 @@ impl CircuitBreaker {
                 return;
             }
             let era = self.era_of(w);
-            let epoch = self.clock.epoch();
+            let ticks = self.clock.ticks();
             let (to, reason) = match outcome {
                 Outcome::Failure => (w.enter(State::Open, era), Some(Reason::ProbeFailed)),
                 Outcome::Success if policy::probes_close(w.successes + 1, max) => (
@@ -464,7 +485,14 @@ impl CircuitBreaker {
                 None => self.cas(w, to).is_ok(),
             };
             if won {
-                let _ = self.note(era, epoch, outcome);
+                match outcome {
+                    Outcome::Success => {
+                        self.note_success(era, ticks, self.consecutive.load(Ordering::Relaxed))
+                    }
+                    Outcome::Failure => {
+                        let _ = self.note_failure(era, self.clock.bucket().div(ticks));
+                    }
+                }
                 return;
             }
             w = self.load();

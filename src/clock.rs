@@ -78,20 +78,45 @@ impl BreakerClock {
         }
     }
 
-    /// The current window epoch (all the success path needs).
-    #[inline]
+    /// The current window epoch.
+    #[inline(always)]
     pub(crate) fn epoch(&self) -> u64 {
+        self.bucket.div(self.ticks())
+    }
+
+    /// Time since the origin in the window's unit (raw ticks in Precise,
+    /// nanoseconds in Recent): all the success path reads. Its epoch is
+    /// `bucket().div(ticks)`.
+    #[inline(always)]
+    pub(crate) fn ticks(&self) -> u64 {
         match self.mode {
-            ClockMode::Precise => {
-                let raw = self.clock.raw();
-                self.bucket.div(raw.saturating_sub(self.origin_raw))
-            }
-            ClockMode::Recent => self.now_and_epoch().1,
+            ClockMode::Precise => self.clock.raw().saturating_sub(self.origin_raw),
+            ClockMode::Recent => self.recent_nanos(),
+        }
+    }
+
+    /// The window's bucket width in the unit of [`ticks`](Self::ticks).
+    #[inline(always)]
+    pub(crate) fn bucket(&self) -> Divider {
+        self.bucket
+    }
+
+    /// Nanoseconds since the origin from quanta's recent time, or from a
+    /// precise read while no upkeep thread has set the recent time.
+    #[inline(always)]
+    fn recent_nanos(&self) -> u64 {
+        let recent = self.clock.recent();
+        // Before an upkeep thread runs, quanta's recent time reads 0,
+        // which is before our origin: fall back to a precise read.
+        if recent < self.origin {
+            self.clock.delta_as_nanos(self.origin_raw, self.clock.raw())
+        } else {
+            duration_nanos(recent.duration_since(self.origin))
         }
     }
 
     /// Nanoseconds since the origin and the window epoch, from one reading.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn now_and_epoch(&self) -> (u64, u64) {
         match self.mode {
             ClockMode::Precise => {
@@ -101,14 +126,7 @@ impl BreakerClock {
                 (nanos, self.bucket.div(raw.saturating_sub(self.origin_raw)))
             }
             ClockMode::Recent => {
-                let recent = self.clock.recent();
-                // Before an upkeep thread runs, quanta's recent time reads 0,
-                // which is before our origin: fall back to a precise read.
-                let nanos = if recent < self.origin {
-                    self.clock.delta_as_nanos(self.origin_raw, self.clock.raw())
-                } else {
-                    duration_nanos(recent.duration_since(self.origin))
-                };
+                let nanos = self.recent_nanos();
                 (nanos, self.bucket.div(nanos))
             }
         }
@@ -129,8 +147,14 @@ impl Divider {
         Divider { d, m: u64::MAX / d }
     }
 
+    /// The divisor.
+    #[inline(always)]
+    pub(crate) fn width(self) -> u64 {
+        self.d
+    }
+
     /// `floor(n / d)`: the multiply gives it or one less; one step corrects.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn div(self, n: u64) -> u64 {
         let q = ((u128::from(n) * u128::from(self.m)) >> 64) as u64;
         if n - q * self.d >= self.d {

@@ -13,8 +13,10 @@
 //! failure:  seq (8) | count (56)               calls that failed in it
 //! ```
 //!
-//! after the ring come three per-stripe totals: successes and failures
-//! *folded* out of slots when they roll over, and rejections. A thread writes
+//! Before the ring, each stripe has a four-word header: successes and
+//! failures *folded* out of slots when they roll over, rejections, and the
+//! *hint* (the epoch the stripe last counted in through the slow path, which
+//! tells the fast path which slot to try). A thread writes
 //! only the stripe [`thread_index`](crate::sync::thread_index) picks, so with
 //! up to `stripes` threads no two threads write one cache line.
 //!
@@ -52,9 +54,12 @@
 //! CAS is `Relaxed`. Catch-up CASes are `Release` and the slow path loads
 //! count words with `Acquire`, so a writer that sees a word already moved
 //! past its view of the tag re-reads a tag at least that new (no spinning on
-//! a stale tag). Folds into the totals are `Release`, read with `Acquire`. Readers are best-effort snapshots of concurrent
-//! writers; the transition decisions they feed are re-validated by a CAS on
-//! the state word.
+//! a stale tag). Folds into the totals are `Release`, read with `Acquire`.
+//! The hint is `Relaxed` both ways: it only picks which slot the fast path
+//! tries, and that slot's own tag (full epoch and era, loaded `Acquire`) then
+//! decides; any value of the hint, however stale, costs at most a slow path.
+//! Readers are best-effort snapshots of concurrent writers; the transition
+//! decisions they feed are re-validated by a CAS on the state word.
 //!
 //! # Wrap-around
 //!
@@ -71,12 +76,15 @@
 //! sweep while 128 more closings happen. Counts saturate at 2^56 per
 //! bucket and stripe (beyond that a call still reaches the totals).
 
+use crate::clock::Divider;
 use crate::sync::{thread_index, AtomicU64, Ordering};
 
 const LINE_BYTES: usize = 128; // crossbeam's CachePadded size on x86_64
 const LINE_WORDS: usize = LINE_BYTES / 8;
 const WORDS_PER_SLOT: usize = 3;
-const TOTAL_WORDS: usize = 3;
+/// A stripe's header: the three totals, then the slot hint.
+const HEAD_WORDS: usize = 4;
+const HINT_WORD: usize = 3;
 
 const SEQ_BITS: u32 = 8;
 const COUNT_BITS: u32 = 56;
@@ -200,7 +208,7 @@ impl Window {
     /// `stripes` must be a power of two; `buckets >= 1`.
     pub(crate) fn new(stripes: usize, buckets: u32) -> Window {
         let ring = (buckets as usize).next_power_of_two();
-        let stride = (TOTAL_WORDS + ring * WORDS_PER_SLOT).next_multiple_of(LINE_WORDS);
+        let stride = (HEAD_WORDS + ring * WORDS_PER_SLOT).next_multiple_of(LINE_WORDS);
         let words: Box<[AtomicU64]> = (0..stripes * stride + LINE_WORDS - 1)
             .map(|_| AtomicU64::new(0))
             .collect();
@@ -234,13 +242,13 @@ impl Window {
     }
 
     /// The slice of one stripe: one bounds check, then fixed offsets.
-    #[inline]
+    #[inline(always)]
     fn stripe_words(&self, stripe: usize) -> &[AtomicU64] {
         let start = self.offset + stripe * self.stride;
         &self.words[start..start + self.stride]
     }
 
-    #[inline]
+    #[inline(always)]
     fn my_stripe(&self) -> usize {
         thread_index() & self.stripe_mask
     }
@@ -275,41 +283,70 @@ impl Window {
     }
 
     /// Records a verdict of `era` at `epoch` in the window and the totals.
-    ///
-    /// The common case (the slot already holds this bucket and its count
-    /// word is in step) is two loads and one CAS on the caller's own stripe;
-    /// everything else is [`record_slow`](Self::record_slow).
     #[inline]
     pub(crate) fn record(&self, epoch: u64, era: u8, outcome: Outcome) {
+        self.record_at(epoch, Divider::new(1), era, outcome);
+    }
+
+    /// Records a verdict of `era` made at clock reading `t` (in whatever
+    /// unit `bucket` divides: epoch `= floor(t / bucket)`) in the window and
+    /// the totals.
+    ///
+    /// The common case (the stripe's hinted slot holds this bucket and its
+    /// count word is in step) is four loads and one CAS on the caller's own
+    /// stripe, with no division; everything else is
+    /// [`record_slow`](Self::record_slow).
+    ///
+    /// Two choices keep the CAS off the clock's critical path (measured on
+    /// x86, see BENCHMARKS.md, "the hot path"):
+    ///
+    /// * the slot comes from the stripe's *hint* (the newest epoch counted
+    ///   in the stripe), not from `t`, so the CAS's address does not wait
+    ///   for the clock reading;
+    /// * `t` is checked against the hinted bucket's bounds (one multiply of
+    ///   the hint, one subtraction and one comparison) instead of dividing
+    ///   `t`, so the branch the CAS waits on resolves soon after the reading.
+    ///
+    /// The hint is only a guess: the bounds check and the tag check (full
+    /// epoch, era and `seq`) decide, since a slot holds epoch `e` only at
+    /// index `e & (R - 1)`.
+    #[inline(always)]
+    pub(crate) fn record_at(&self, t: u64, bucket: Divider, era: u8, outcome: Outcome) {
         let stripe = self.my_stripe();
-        let base = TOTAL_WORDS + ((epoch as usize) & self.slot_mask) * WORDS_PER_SLOT;
         let words = self.stripe_words(stripe);
+        let hint = words[HINT_WORD].load(Ordering::Relaxed);
+        let base = HEAD_WORDS + ((hint as usize) & self.slot_mask) * WORDS_PER_SLOT;
         let Some([tag_word, success, failure]) = words.get(base..base + 3) else {
             return;
         };
         let tag = Tag::unpack(tag_word.load(Ordering::Acquire));
-        if tag.epoch == epoch && tag.era == era {
-            let counter = match outcome {
-                Outcome::Success => success,
-                Outcome::Failure => failure,
-            };
-            let c = counter.load(Ordering::Relaxed);
-            if count_seq(c) == tag.seq
-                && count_of(c) != COUNT_MASK
-                && counter
-                    .compare_exchange(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return;
-            }
+        let counter = match outcome {
+            Outcome::Success => success,
+            Outcome::Failure => failure,
+        };
+        let c = counter.load(Ordering::Relaxed);
+        // `hint * width <= t < (hint + 1) * width`: `t`'s epoch is `hint`.
+        // Hints are epochs of real readings, so `hint * width <= t` never
+        // overflows.
+        if t.wrapping_sub(hint.wrapping_mul(bucket.width())) < bucket.width()
+            && tag.epoch == hint
+            && tag.era == era
+            && count_seq(c) == tag.seq
+            && count_of(c) != COUNT_MASK
+            && counter
+                .compare_exchange(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return;
         }
-        self.record_slow(stripe, base, epoch, era, outcome);
+        self.record_slow(stripe, bucket.div(t), era, outcome);
     }
 
     /// The roll-over protocol (see the module docs).
     #[cold]
     #[inline(never)]
-    fn record_slow(&self, stripe: usize, base: usize, epoch: u64, era: u8, outcome: Outcome) {
+    fn record_slow(&self, stripe: usize, epoch: u64, era: u8, outcome: Outcome) {
+        let base = HEAD_WORDS + ((epoch as usize) & self.slot_mask) * WORDS_PER_SLOT;
         let tag_word = self.word(stripe, base);
         let counter = self.word(stripe, base + 1 + outcome as usize);
         loop {
@@ -344,6 +381,13 @@ impl Window {
                     .compare_exchange_weak(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
                 {
+                    // Point the stripe's fast path at this bucket. A racing
+                    // writer may point it elsewhere; a wrong hint costs one
+                    // more slow path, never a wrong count.
+                    let hint = self.word(stripe, HINT_WORD);
+                    if hint.load(Ordering::Relaxed) != epoch {
+                        hint.store(epoch, Ordering::Relaxed);
+                    }
                     return;
                 }
                 continue;
@@ -434,7 +478,7 @@ impl Window {
     pub(crate) fn sweep(&self, era: u8) {
         for stripe in 0..self.stripes() {
             for slot in 0..self.ring {
-                let base = TOTAL_WORDS + slot * WORDS_PER_SLOT;
+                let base = HEAD_WORDS + slot * WORDS_PER_SLOT;
                 let tag_word = self.word(stripe, base);
                 loop {
                     let tag_bits = tag_word.load(Ordering::Acquire);
@@ -475,7 +519,7 @@ impl Window {
         let mut counts = Counts::default();
         for stripe in 0..self.stripes() {
             for slot in 0..self.ring {
-                let base = TOTAL_WORDS + slot * WORDS_PER_SLOT;
+                let base = HEAD_WORDS + slot * WORDS_PER_SLOT;
                 let tag = Tag::unpack(self.word(stripe, base).load(Ordering::Acquire));
                 if tag.era != era || tag.epoch < oldest {
                     continue;
@@ -505,7 +549,7 @@ impl Window {
             t.failures += self.total_word(stripe, 1).load(Ordering::Acquire);
             t.rejected += self.total_word(stripe, 2).load(Ordering::Relaxed);
             for slot in 0..self.ring {
-                let base = TOTAL_WORDS + slot * WORDS_PER_SLOT;
+                let base = HEAD_WORDS + slot * WORDS_PER_SLOT;
                 t.successes += count_of(self.word(stripe, base + 1).load(Ordering::Relaxed));
                 t.failures += count_of(self.word(stripe, base + 2).load(Ordering::Relaxed));
             }
