@@ -13,10 +13,11 @@
 //! failure:  seq (8) | count (56)               calls that failed in it
 //! ```
 //!
-//! Before the ring, each stripe has a four-word header: successes and
-//! failures *folded* out of slots when they roll over, rejections, and the
-//! *hint* (the epoch the stripe last counted in through the slow path, which
-//! tells the fast path which slot to try). A thread writes
+//! Before the ring, each stripe has a three-word header: successes and
+//! failures *folded* out of slots when they roll over, and rejections. One
+//! more word, the *hint*, is shared by all stripes: the newest epoch counted
+//! through the slow path, which tells the fast path which slot to try. A
+//! thread writes
 //! only the stripe [`thread_index`](crate::sync::thread_index) picks, so with
 //! up to `stripes` threads no two threads write one cache line.
 //!
@@ -82,9 +83,8 @@ use crate::sync::{thread_index, AtomicU64, Ordering};
 const LINE_BYTES: usize = 128; // crossbeam's CachePadded size on x86_64
 const LINE_WORDS: usize = LINE_BYTES / 8;
 const WORDS_PER_SLOT: usize = 3;
-/// A stripe's header: the three totals, then the slot hint.
-const HEAD_WORDS: usize = 4;
-const HINT_WORD: usize = 3;
+/// A stripe's header: the folded successes and failures, and rejections.
+const HEAD_WORDS: usize = 3;
 
 const SEQ_BITS: u32 = 8;
 const COUNT_BITS: u32 = 56;
@@ -182,16 +182,23 @@ pub(crate) struct Totals {
 pub(crate) struct Window {
     /// Every stripe's words in one allocation: stripe `s` is
     /// `words[offset + s * stride ..][..stride]`. `offset` aligns the first
-    /// stripe to 128 bytes and `stride` is a multiple of 128 bytes, so each
+    /// stripe to 128 bytes and `stride` is a power of two of at least 128
+    /// bytes (so the hot path shifts instead of multiplying), so each
     /// stripe starts on its own pair of cache lines: a stripe is written by
     /// its own thread(s) and must never share a line with another.
     words: Box<[AtomicU64]>,
     offset: usize,
     stride: usize,
+    /// `log2(stride)`.
+    stride_shift: u32,
     stripe_mask: usize,
     slot_mask: usize,
     ring: usize,
     buckets: u64,
+    /// The newest epoch any stripe counted in through the slow path: which
+    /// slot the fast path tries first. Written about once per bucket width,
+    /// read by every call: it sits with the read-only fields above.
+    hint: AtomicU64,
 }
 
 impl std::fmt::Debug for Window {
@@ -208,7 +215,9 @@ impl Window {
     /// `stripes` must be a power of two; `buckets >= 1`.
     pub(crate) fn new(stripes: usize, buckets: u32) -> Window {
         let ring = (buckets as usize).next_power_of_two();
-        let stride = (HEAD_WORDS + ring * WORDS_PER_SLOT).next_multiple_of(LINE_WORDS);
+        let stride = (HEAD_WORDS + ring * WORDS_PER_SLOT)
+            .next_power_of_two()
+            .max(LINE_WORDS);
         let words: Box<[AtomicU64]> = (0..stripes * stride + LINE_WORDS - 1)
             .map(|_| AtomicU64::new(0))
             .collect();
@@ -219,10 +228,12 @@ impl Window {
             words,
             offset,
             stride,
+            stride_shift: stride.trailing_zeros(),
             stripe_mask: stripes - 1,
             slot_mask: ring - 1,
             ring,
             buckets: u64::from(buckets),
+            hint: AtomicU64::new(0),
         }
     }
 
@@ -300,9 +311,9 @@ impl Window {
     /// Two choices keep the CAS off the clock's critical path (measured on
     /// x86, see BENCHMARKS.md, "the hot path"):
     ///
-    /// * the slot comes from the stripe's *hint* (the newest epoch counted
-    ///   in the stripe), not from `t`, so the CAS's address does not wait
-    ///   for the clock reading;
+    /// * the slot comes from the *hint* (the newest epoch counted), not from
+    ///   `t`, so the CAS's address does not wait for the clock reading, and
+    ///   the hint's load runs in parallel with the stripe's address;
     /// * `t` is checked against the hinted bucket's bounds (one multiply of
     ///   the hint, one subtraction and one comparison) instead of dividing
     ///   `t`, so the branch the CAS waits on resolves soon after the reading.
@@ -313,10 +324,12 @@ impl Window {
     #[inline(always)]
     pub(crate) fn record_at(&self, t: u64, bucket: Divider, era: u8, outcome: Outcome) {
         let stripe = self.my_stripe();
-        let words = self.stripe_words(stripe);
-        let hint = words[HINT_WORD].load(Ordering::Relaxed);
-        let base = HEAD_WORDS + ((hint as usize) & self.slot_mask) * WORDS_PER_SLOT;
-        let Some([tag_word, success, failure]) = words.get(base..base + 3) else {
+        let hint = self.hint.load(Ordering::Relaxed);
+        let at = self.offset
+            + (stripe << self.stride_shift)
+            + HEAD_WORDS
+            + ((hint as usize) & self.slot_mask) * WORDS_PER_SLOT;
+        let Some([tag_word, success, failure]) = self.words.get(at..at + 3) else {
             return;
         };
         let tag = Tag::unpack(tag_word.load(Ordering::Acquire));
@@ -381,12 +394,13 @@ impl Window {
                     .compare_exchange_weak(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
                 {
-                    // Point the stripe's fast path at this bucket. A racing
-                    // writer may point it elsewhere; a wrong hint costs one
-                    // more slow path, never a wrong count.
-                    let hint = self.word(stripe, HINT_WORD);
-                    if hint.load(Ordering::Relaxed) != epoch {
-                        hint.store(epoch, Ordering::Relaxed);
+                    // Point the fast path at this bucket. Only forward: a
+                    // writer whose reading is a little behind (at a bucket
+                    // boundary) must not pull every stripe back. A racing
+                    // store can still leave an older epoch; a wrong hint
+                    // costs a slow path, never a wrong count.
+                    if self.hint.load(Ordering::Relaxed) < epoch {
+                        self.hint.store(epoch, Ordering::Relaxed);
                     }
                     return;
                 }
