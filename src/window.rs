@@ -252,13 +252,6 @@ impl Window {
         &self.words[self.offset + stripe * self.stride + index]
     }
 
-    /// The slice of one stripe: one bounds check, then fixed offsets.
-    #[inline(always)]
-    fn stripe_words(&self, stripe: usize) -> &[AtomicU64] {
-        let start = self.offset + stripe * self.stride;
-        &self.words[start..start + self.stride]
-    }
-
     #[inline(always)]
     fn my_stripe(&self) -> usize {
         thread_index() & self.stripe_mask
