@@ -22,6 +22,20 @@ impl Window {
         self.0.record(epoch, era, outcome);
     }
 
+    /// Records one verdict made at clock reading `ticks`, with buckets
+    /// `width` ticks wide (epoch `= ticks / width`): the success path's
+    /// entry, which finds the slot through the shared hint and checks the
+    /// reading against the hinted bucket's bounds.
+    pub fn record_ticks(&self, ticks: u64, width: u64, era: u8, failure: bool) {
+        let outcome = if failure {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        self.0
+            .record_at(ticks, crate::clock::Divider::new(width), era, outcome);
+    }
+
     /// Rolls every slot into `era` (what the closing thread does, R6).
     pub fn sweep(&self, era: u8) {
         self.0.sweep(era);

@@ -95,10 +95,39 @@ fn entry(name: &'static str, c: impl Contender + 'static) -> Entry {
     }
 }
 
-/// Every 100th call of a thread fails in `closed_mixed`.
-#[inline(always)]
-fn fails(group: Group, i: u64) -> bool {
-    group == Group::ClosedMixed && i % 100 == 99
+/// One thread's call results for a batch: every 100th fails in
+/// `closed_mixed`, none in the other groups. The period is hidden from the
+/// optimiser once per batch, so a breaker sees a result it cannot predict at
+/// compile time, but the harness adds no memory round trip (and no division)
+/// to each call: every contender pays the same one decrement and branch.
+struct Outcomes {
+    period: u64,
+    left: u64,
+}
+
+impl Outcomes {
+    fn new(group: Group) -> Outcomes {
+        let period = black_box(if group == Group::ClosedMixed {
+            100
+        } else {
+            u64::MAX
+        });
+        Outcomes {
+            period,
+            left: period,
+        }
+    }
+
+    #[inline(always)]
+    fn next(&mut self) -> Result<(), ()> {
+        self.left -= 1;
+        if self.left == 0 {
+            self.left = self.period;
+            Err(())
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// `Ok(())` or `Err(())` as the call's result, opaque to the optimiser.
@@ -289,9 +318,10 @@ impl Contender for Fusebox {
         let cb = &self.cb;
         match self.group {
             Group::ClosedSuccess | Group::ClosedMixed | Group::RegistryGet => {
-                for i in 0..iters {
-                    let fail = fails(self.group, i);
-                    black_box(cb.call(|| outcome(fail)).is_ok());
+                let mut outcomes = Outcomes::new(self.group);
+                for _ in 0..iters {
+                    let result = outcomes.next();
+                    black_box(cb.call(|| result).is_ok());
                 }
             }
             Group::OpenReject => {
@@ -606,9 +636,10 @@ impl Contender for Naive {
             }
             return;
         }
-        for i in 0..iters {
-            let fail = fails(self.group, i);
-            black_box(cb.call(|| outcome(fail)).is_ok());
+        let mut outcomes = Outcomes::new(self.group);
+        for _ in 0..iters {
+            let result = outcomes.next();
+            black_box(cb.call(|| result).is_ok());
         }
     }
 
@@ -655,9 +686,10 @@ impl Recloser {
 
 impl Contender for Recloser {
     fn run(&self, _tid: usize, iters: u64) {
-        for i in 0..iters {
-            let fail = fails(self.group, i);
-            black_box(self.cb.call(|| outcome(fail)).is_ok());
+        let mut outcomes = Outcomes::new(self.group);
+        for _ in 0..iters {
+            let result = outcomes.next();
+            black_box(self.cb.call(|| result).is_ok());
         }
     }
 
@@ -735,9 +767,10 @@ impl<P: failsafe::FailurePolicy + Send + 'static> Failsafe<P> {
 
 impl<P: failsafe::FailurePolicy + Send + 'static> Contender for Failsafe<P> {
     fn run(&self, _tid: usize, iters: u64) {
-        for i in 0..iters {
-            let fail = fails(self.group, i);
-            black_box(self.cb.call(|| outcome(fail)).is_ok());
+        let mut outcomes = Outcomes::new(self.group);
+        for _ in 0..iters {
+            let result = outcomes.next();
+            black_box(self.cb.call(|| result).is_ok());
         }
     }
 

@@ -164,3 +164,37 @@ fn stale_catch_up_across_a_full_turn_of_seq() {
         assert_eq!(s, 1, "the epoch-8 success is in the window");
     });
 }
+
+/// The fast path finds its slot through one hint shared by all stripes and
+/// checks the reading against that bucket's bounds instead of dividing. Here
+/// buckets are 10 ticks wide and epochs 0 and 2 share slot 0: the writers of
+/// epochs 0, 1 and 2 race each other's hint stores, so each may find the
+/// hint pointing at another epoch (an older one, a newer one, or the one
+/// whose slot it shares). Whatever the hint says, no count is lost, doubled
+/// or put in another bucket.
+#[test]
+fn hinted_fast_path_vs_rollover_in_ticks() {
+    model(None, || {
+        let w = Arc::new(Window::new(1, 2, 1000));
+        let old = {
+            let w = w.clone();
+            thread::spawn(move || {
+                w.record_ticks(5, 10, 0, S);
+                w.record_ticks(9, 10, 0, F);
+            })
+        };
+        let new = {
+            let w = w.clone();
+            thread::spawn(move || w.record_ticks(25, 10, 0, F))
+        };
+        w.record_ticks(15, 10, 0, S);
+        old.join().unwrap();
+        new.join().unwrap();
+        assert_eq!(w.totals(), (2, 2, 0), "no count lost or doubled");
+        // Epoch 1 (ticks 15) and epoch 2 (ticks 25) are the window ending
+        // at epoch 2; epoch 0 left it, whether it was counted in slot 0
+        // before the roll or folded after it.
+        assert_eq!(w.counts(2, 0), (1, 1));
+        assert_eq!(w.counts(3, 0), (0, 1), "ticks 15 is not in epoch 2");
+    });
+}
