@@ -524,21 +524,20 @@ impl Window {
     pub(crate) fn counts(&self, epoch: u64, era: u8) -> Counts {
         let oldest = epoch.saturating_sub(self.buckets - 1);
         let mut counts = Counts::default();
+        // Branch-free per slot: every failure that does not trip on the
+        // consecutive count runs this scan (R2), and the slots' labels vary
+        // too much for a branch predictor.
+        let keep = |yes: bool, n: u64| n & 0u64.wrapping_sub(u64::from(yes));
         for stripe in 0..self.stripes() {
-            for slot in 0..self.ring {
-                let base = HEAD_WORDS + slot * WORDS_PER_SLOT;
-                let tag = Tag::unpack(self.word(stripe, base).load(Ordering::Acquire));
-                if tag.era != era || tag.epoch < oldest {
-                    continue;
-                }
-                let s = self.word(stripe, base + 1).load(Ordering::Relaxed);
-                if count_seq(s) == tag.seq {
-                    counts.successes += count_of(s);
-                }
-                let f = self.word(stripe, base + 2).load(Ordering::Relaxed);
-                if count_seq(f) == tag.seq {
-                    counts.failures += count_of(f);
-                }
+            let start = self.offset + stripe * self.stride + HEAD_WORDS;
+            let slots = &self.words[start..start + self.ring * WORDS_PER_SLOT];
+            for slot in slots.chunks_exact(WORDS_PER_SLOT) {
+                let tag = Tag::unpack(slot[0].load(Ordering::Acquire));
+                let live = (tag.era == era) & (tag.epoch >= oldest);
+                let s = slot[1].load(Ordering::Relaxed);
+                let f = slot[2].load(Ordering::Relaxed);
+                counts.successes += keep(live & (count_seq(s) == tag.seq), count_of(s));
+                counts.failures += keep(live & (count_seq(f) == tag.seq), count_of(f));
             }
         }
         counts
