@@ -188,12 +188,11 @@ pub(crate) struct Window {
     /// its own thread(s) and must never share a line with another.
     words: Box<[AtomicU64]>,
     offset: usize,
-    stride: usize,
-    /// `log2(stride)`.
+    /// `log2(stride)`, with `stride` (words per stripe) a power of two.
     stride_shift: u32,
     stripe_mask: usize,
+    /// `ring - 1`, with `ring` (slots per stripe) a power of two.
     slot_mask: usize,
-    ring: usize,
     buckets: u64,
     /// The newest epoch any stripe counted in through the slow path: which
     /// slot the fast path tries first. Written about once per bucket width,
@@ -205,7 +204,7 @@ impl std::fmt::Debug for Window {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Window")
             .field("stripes", &(self.stripe_mask + 1))
-            .field("ring", &self.ring)
+            .field("ring", &self.ring())
             .field("buckets", &self.buckets)
             .finish()
     }
@@ -227,11 +226,9 @@ impl Window {
         Window {
             words,
             offset,
-            stride,
             stride_shift: stride.trailing_zeros(),
             stripe_mask: stripes - 1,
             slot_mask: ring - 1,
-            ring,
             buckets: u64::from(buckets),
             hint: AtomicU64::new(0),
         }
@@ -247,9 +244,21 @@ impl Window {
         self.stripe_mask + 1
     }
 
+    /// Words per stripe.
+    #[inline(always)]
+    fn stride(&self) -> usize {
+        1 << self.stride_shift
+    }
+
+    /// Slots per stripe.
+    #[inline(always)]
+    fn ring(&self) -> usize {
+        self.slot_mask + 1
+    }
+
     #[inline]
     fn word(&self, stripe: usize, index: usize) -> &AtomicU64 {
-        &self.words[self.offset + stripe * self.stride + index]
+        &self.words[self.offset + stripe * self.stride() + index]
     }
 
     #[inline(always)]
@@ -484,7 +493,7 @@ impl Window {
     /// keeps an old era label for long: 8-bit era labels then never alias.
     pub(crate) fn sweep(&self, era: u8) {
         for stripe in 0..self.stripes() {
-            for slot in 0..self.ring {
+            for slot in 0..self.ring() {
                 let base = HEAD_WORDS + slot * WORDS_PER_SLOT;
                 let tag_word = self.word(stripe, base);
                 loop {
@@ -529,8 +538,8 @@ impl Window {
         // too much for a branch predictor.
         let keep = |yes: bool, n: u64| n & 0u64.wrapping_sub(u64::from(yes));
         for stripe in 0..self.stripes() {
-            let start = self.offset + stripe * self.stride + HEAD_WORDS;
-            let slots = &self.words[start..start + self.ring * WORDS_PER_SLOT];
+            let start = self.offset + stripe * self.stride() + HEAD_WORDS;
+            let slots = &self.words[start..start + self.ring() * WORDS_PER_SLOT];
             for slot in slots.chunks_exact(WORDS_PER_SLOT) {
                 let tag = Tag::unpack(slot[0].load(Ordering::Acquire));
                 let live = (tag.era == era) & (tag.epoch >= oldest);
@@ -554,7 +563,7 @@ impl Window {
             t.successes += self.total_word(stripe, 0).load(Ordering::Acquire);
             t.failures += self.total_word(stripe, 1).load(Ordering::Acquire);
             t.rejected += self.total_word(stripe, 2).load(Ordering::Relaxed);
-            for slot in 0..self.ring {
+            for slot in 0..self.ring() {
                 let base = HEAD_WORDS + slot * WORDS_PER_SLOT;
                 t.successes += count_of(self.word(stripe, base + 1).load(Ordering::Relaxed));
                 t.failures += count_of(self.word(stripe, base + 2).load(Ordering::Relaxed));
@@ -666,11 +675,11 @@ mod tests {
             for s in 0..stripes {
                 let first = w.word(s, 0) as *const AtomicU64 as usize;
                 assert_eq!(first % LINE_BYTES, 0, "stripe {s} starts a 128-byte block");
-                let last = w.word(s, w.stride - 1) as *const AtomicU64 as usize;
-                assert!(last + 8 <= first + w.stride * 8);
+                let last = w.word(s, w.stride() - 1) as *const AtomicU64 as usize;
+                assert!(last + 8 <= first + w.stride() * 8);
             }
         }
         // Default: 10 buckets -> ring 16 -> 3 + 48 words -> 4 blocks of 128 bytes.
-        assert_eq!(Window::new(1, 10).stride * 8, 4 * LINE_BYTES);
+        assert_eq!(Window::new(1, 10).stride() * 8, 4 * LINE_BYTES);
     }
 }
