@@ -79,26 +79,29 @@
 //! # Performance
 //!
 //! The CLOSED success path is one load of the state word to admit, one load
-//! to check the permit is still current (R9), one clock read, one multiply
-//! to find the bucket, and one uncontended CAS on a counter in the calling
-//! thread's own 128-byte-aligned stripe, plus a load of the
-//! consecutive-failure word. No lock, no allocation, no system call, no
-//! write to a line other threads write.
+//! to check the permit is still current (R9), one clock read, and one
+//! uncontended CAS on a counter in the calling thread's own 128-byte-aligned
+//! stripe, plus a load of the consecutive-failure word. The counter's slot
+//! comes from a hint (the newest bucket counted), not from the clock
+//! reading, and the reading is checked against that bucket's bounds rather
+//! than divided, so the CAS does not wait for the clock. No lock, no
+//! allocation, no system call, no write to a line other threads write.
 //!
 //! Measured on a 2-vCPU AMD EPYC VM (`BENCHMARKS.md` has the machine, the
-//! commands and every figure): `call(|| Ok(()))` costs about 30 ns with the
+//! commands and every figure): `call(|| Ok(()))` costs 15–20 ns with the
 //! default [`ClockMode::Precise`] (the TSC read alone is ~12 ns) and
-//! 13–20 ns with [`ClockMode::Recent`], which replaces the clock read by one
+//! 9–12 ns with [`ClockMode::Recent`], which replaces the clock read by one
 //! load for users who run a `quanta::Upkeep` thread; aggregate throughput
-//! grows ~2× from one thread to two, where a mutex-based breaker or
-//! recloser falls to a fifth or less. A rejection while OPEN costs about
-//! 16 ns (Precise) or 7 ns (Recent): one counter increment on the thread's
-//! own stripe, no shared write.
+//! grows ~1.7–2× from one thread to two, where a mutex-based breaker or
+//! recloser falls to a fifth or less. A rejection while OPEN costs
+//! 15–20 ns (Precise) or 7–11 ns (Recent): one counter increment on the
+//! thread's own stripe, no shared write.
 //!
-//! Memory: a breaker owns `stripes × ceil((3 + 3 × R) / 16) × 128` bytes of
-//! counters (`R` = `window_buckets` rounded up to a power of two) plus
-//! ~750 bytes; stripes default to twice the available parallelism, capped
-//! at 16 (2.8 KiB on 2 cores, at most ~9 KiB).
+//! Memory: a breaker owns `stripes × max(16, next_power_of_two(3 + 3 × R))
+//! × 8` bytes of counters (`R` = `window_buckets` rounded up to a power of
+//! two) plus ~760 bytes; stripes default to twice the available
+//! parallelism, capped at 16 (2.8 KiB on 2 cores, at most ~9 KiB at the
+//! default 10 buckets).
 //!
 //! # Orderings
 //!
