@@ -355,38 +355,38 @@ impl CircuitBreaker {
     ///
     /// The success case is inlined whole into the caller: measured, an
     /// out-of-line call here let the count's CAS wait for the clock reading
-    /// and doubled the cost of a call (BENCHMARKS.md, "the hot path").
+    /// and doubled the cost of a call (BENCHMARKS.md, "Where the time goes").
     #[inline(always)]
     fn closed_verdict(&self, admitted: u64, outcome: Outcome) {
-        if let Outcome::Success = outcome {
-            // The success path needs only the bucket, not nanoseconds. The
-            // clock is read first so that its latency overlaps the loads.
-            let ticks = self.clock.ticks();
-            let bits = self.core.word.load(Ordering::Acquire);
-            let c = self.consecutive.load(Ordering::Relaxed);
-            if bits != admitted {
-                // R9: a transition happened since admission: totals only.
-                self.window.count_total(outcome);
-                return;
-            }
-            self.note_success(Word::era_of_bits(bits), ticks, c);
-            return;
-        }
-        let bits = self.core.word.load(Ordering::Acquire);
-        if bits != admitted {
-            // R9: a transition happened since admission: stale, totals only.
-            self.window.count_total(outcome);
-            return;
-        }
         match outcome {
-            Outcome::Success => {}
-            Outcome::Failure => self.closed_failure(bits),
+            Outcome::Success => {
+                // The success path needs only the reading in the window's
+                // unit, not nanoseconds; nothing depends on it until the
+                // window write's bounds check.
+                let ticks = self.clock.ticks();
+                let bits = self.core.word.load(Ordering::Acquire);
+                let consecutive = self.consecutive.load(Ordering::Relaxed);
+                if bits != admitted {
+                    // R9: a transition happened since admission: totals only.
+                    self.window.count_total(outcome);
+                    return;
+                }
+                self.note_success(Word::era_of_bits(bits), ticks, consecutive);
+            }
+            Outcome::Failure => self.closed_failure(admitted),
         }
     }
 
-    /// A current failure in CLOSED: count it, then R1 and R2.
+    /// A failure of a call admitted under the CLOSED word `admitted`: if it
+    /// is still current, count it, then R1 and R2.
     #[inline(never)]
-    fn closed_failure(&self, bits: u64) {
+    fn closed_failure(&self, admitted: u64) {
+        let bits = self.core.word.load(Ordering::Acquire);
+        if bits != admitted {
+            // R9: a transition happened since admission: stale, totals only.
+            self.window.count_total(Outcome::Failure);
+            return;
+        }
         let epoch = self.clock.epoch();
         if let Some(failures) = self.note_failure(Word::era_of_bits(bits), epoch) {
             self.evaluate_trip(Word::unpack(bits), failures, epoch);
@@ -414,8 +414,10 @@ impl CircuitBreaker {
         }
     }
 
-    /// Records a current success of `era` in the window and resets the
-    /// consecutive-failure count.
+    /// Records a current success of `era`, read at `ticks`, in the window
+    /// and resets the consecutive-failure count. `cur` is the consecutive
+    /// word, loaded by the caller before the window write so that its load
+    /// is not queued behind that write's locked instruction.
     #[inline(always)]
     fn note_success(&self, era: u64, ticks: u64, cur: u64) {
         let bucket = self.clock.bucket();
