@@ -31,6 +31,10 @@
 //!   writes it only when it is non-zero, so healthy traffic only reads it.
 //!   `Relaxed` suffices: it feeds a decision that is re-validated by the CAS
 //!   on `word`.
+//! * `budget` (the R2 scan budget, on the same line as `consecutive`) is
+//!   written by `AcqRel` CAS by every failure that checks R2, after its
+//!   window record, so a failure that sums the window sees every earlier
+//!   failure's record; see [`crate::budget`] for its protocol and orderings.
 //!
 //! A verdict is *current* if the state word still carries the generation its
 //! permit was admitted in when the verdict is applied; only current verdicts
@@ -42,6 +46,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
+use crate::budget::{ScanBudget, Take};
 use crate::clock::BreakerClock;
 use crate::config::{Builder, Config};
 use crate::error::{Name, Refusal, Rejected};
@@ -55,6 +60,13 @@ use crate::window::{Outcome, Window};
 
 const CONSEC_COUNT_BITS: u32 = 48;
 const CONSEC_COUNT_MASK: u64 = (1 << CONSEC_COUNT_BITS) - 1;
+
+/// The words a failure writes, on one line: the consecutive count (R1),
+/// which the success path also reads, and the R2 scan budget.
+struct FailureWords {
+    consecutive: AtomicU64,
+    budget: ScanBudget,
+}
 
 /// The words every call reads and only transitions write.
 struct Core {
@@ -95,7 +107,7 @@ pub struct CircuitBreaker {
     /// failure path do not invalidate it.
     core: CachePadded<Core>,
     /// Written on failures (and the first success after one).
-    consecutive: CachePadded<AtomicU64>,
+    failures: CachePadded<FailureWords>,
     window: Window,
     clock: BreakerClock,
     name: StdArc<str>,
@@ -139,7 +151,10 @@ impl CircuitBreaker {
                 stamp: AtomicU64::new(Stamp::new(0, 0).pack()),
                 era: AtomicU64::new(0),
             }),
-            consecutive: CachePadded::new(AtomicU64::new(0)),
+            failures: CachePadded::new(FailureWords {
+                consecutive: AtomicU64::new(0),
+                budget: ScanBudget::new(),
+            }),
             window,
             clock,
             reject_name: Name::new(&name),
@@ -365,7 +380,7 @@ impl CircuitBreaker {
                 // window write's bounds check.
                 let ticks = self.clock.ticks();
                 let bits = self.core.word.load(Ordering::Acquire);
-                let consecutive = self.consecutive.load(Ordering::Relaxed);
+                let consecutive = self.failures.consecutive.load(Ordering::Relaxed);
                 if bits != admitted {
                     // R9: a transition happened since admission: totals only.
                     self.window.count_total(outcome);
@@ -394,24 +409,51 @@ impl CircuitBreaker {
     }
 
     /// R1 then R2, after a current failure brought the count to `failures`.
+    ///
+    /// R2 sums the window only when the scan budget (see [`crate::budget`])
+    /// does not already show that it cannot trip; a scan that does not trip
+    /// grants a budget to the failures after it.
     #[cold]
     fn evaluate_trip(&self, w: Word, failures: u64, epoch: u64) {
         let c = &self.config;
-        let trip =
-            policy::consecutive_trips(failures, c.consecutive_failure_threshold).or_else(|| {
-                let counts = self.window.counts(epoch, w.era as u8);
-                policy::error_rate_trips(
-                    counts.failures,
-                    counts.calls(),
-                    c.min_calls_for_error_rate,
-                    c.error_threshold_percentage,
-                )
-            });
-        if let Some(trip) = trip {
-            // One CAS from exactly the CLOSED generation the failure belongs
-            // to: a racing failure or a stale one cannot trip twice (R10).
-            let _ = self.transition(w, w.enter(State::Open, w.era), trip.into());
-        }
+        let trip = if let Some(trip) =
+            policy::consecutive_trips(failures, c.consecutive_failure_threshold)
+        {
+            trip
+        } else {
+            let claim = match self.failures.budget.take(epoch, w.era as u8) {
+                Take::Skip => return,
+                Take::Scan(claim) => Some(claim),
+                Take::ScanOnly => None,
+            };
+            let counts = self.window.counts(epoch, w.era as u8);
+            match policy::error_rate_trips(
+                counts.failures,
+                counts.calls(),
+                c.min_calls_for_error_rate,
+                c.error_threshold_percentage,
+            ) {
+                Some(trip) => trip,
+                None => {
+                    // Grant only while still in the generation the scan
+                    // counted for.
+                    if let Some(claim) = claim {
+                        if self.core.word.load(Ordering::Acquire) == w.pack() {
+                            self.failures.budget.grant(
+                                claim,
+                                counts.failures,
+                                counts.calls(),
+                                c.error_threshold_percentage,
+                            );
+                        }
+                    }
+                    return;
+                }
+            }
+        };
+        // One CAS from exactly the CLOSED generation the failure belongs
+        // to: a racing failure or a stale one cannot trip twice (R10).
+        let _ = self.transition(w, w.enter(State::Open, w.era), trip.into());
     }
 
     /// Records a current success of `era`, read at `ticks`, in the window
@@ -423,7 +465,7 @@ impl CircuitBreaker {
         let bucket = self.clock.bucket();
         self.window
             .record_at(ticks, bucket, era as u8, Outcome::Success);
-        let c = &self.consecutive;
+        let c = &self.failures.consecutive;
         if cur & CONSEC_COUNT_MASK != 0 && !consec_newer(cur, era) {
             // One attempt: if a failure raced in, it is ordered after us.
             let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
@@ -437,7 +479,7 @@ impl CircuitBreaker {
     fn note_failure(&self, era: u64, epoch: u64) -> Option<u64> {
         self.window.record(epoch, era as u8, Outcome::Failure);
         let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
-        let c = &self.consecutive;
+        let c = &self.failures.consecutive;
         let mut cur = c.load(Ordering::Relaxed);
         loop {
             let next = if cur & !CONSEC_COUNT_MASK == tag {
@@ -488,9 +530,11 @@ impl CircuitBreaker {
             };
             if won {
                 match outcome {
-                    Outcome::Success => {
-                        self.note_success(era, ticks, self.consecutive.load(Ordering::Relaxed))
-                    }
+                    Outcome::Success => self.note_success(
+                        era,
+                        ticks,
+                        self.failures.consecutive.load(Ordering::Relaxed),
+                    ),
                     Outcome::Failure => {
                         let _ = self.note_failure(era, self.clock.bucket().div(ticks));
                     }
@@ -668,10 +712,11 @@ impl CircuitBreaker {
     #[cold]
     fn sweep(&self, era: u64) {
         self.window.sweep(era as u8);
+        self.failures.budget.revoke();
         let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
-        let mut cur = self.consecutive.load(Ordering::Relaxed);
+        let mut cur = self.failures.consecutive.load(Ordering::Relaxed);
         while cur & !CONSEC_COUNT_MASK != tag && !consec_newer(cur, era) {
-            match self.consecutive.compare_exchange_weak(
+            match self.failures.consecutive.compare_exchange_weak(
                 cur,
                 tag,
                 Ordering::Relaxed,
@@ -753,7 +798,7 @@ impl CircuitBreaker {
         };
         let era = self.era_of(w);
         let counts = self.window.counts(epoch, era as u8);
-        let consec = self.consecutive.load(Ordering::Relaxed);
+        let consec = self.failures.consecutive.load(Ordering::Relaxed);
         let consecutive_failures = if consec >> CONSEC_COUNT_BITS == era as u16 as u64 {
             consec & CONSEC_COUNT_MASK
         } else {

@@ -119,6 +119,7 @@
 )]
 
 mod breaker;
+mod budget;
 mod call;
 mod clock;
 mod config;

@@ -350,6 +350,71 @@ fn r2_threshold_hundred_needs_every_call_failed() {
     assert_eq!(cb.state(), State::Closed, "75 % < 100 %");
 }
 
+/// The scan budget skips only scans that could not trip: after 10 successes
+/// and a failure (1/11), eight failures may skip, and the tenth failure, at
+/// exactly 50 % (10/20), trips with the figures a full scan gives.
+#[test]
+fn r2_skipped_scans_never_delay_a_trip() {
+    let (cb, _mock, ev) = rig(rate(50.0, 10));
+    for _ in 0..10 {
+        ok(&cb);
+    }
+    for i in 1..10 {
+        fail(&cb);
+        assert_eq!(cb.state(), State::Closed, "{i}/{} < 50 %", 10 + i);
+    }
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(
+        ev.reasons(),
+        vec![Reason::ErrorRate {
+            rate: 50.0,
+            failures: 10,
+            calls: 20,
+            threshold: 50.0
+        }]
+    );
+}
+
+/// A budget granted in one era is not spent in the next: after closing, the
+/// window is empty and the new era's failures are judged on it alone.
+#[test]
+fn r2_budget_does_not_outlive_closing() {
+    let b = rate(50.0, 4)
+        .consecutive_failure_threshold(3)
+        .monitoring_window(Duration::from_secs(600))
+        .open_duration(Duration::from_secs(1))
+        .half_open_max_calls(1);
+    let (cb, mock, ev) = rig(b);
+    for _ in 0..10 {
+        ok(&cb);
+    }
+    // The first failure scans 1/11 and grants 8; the third trips on R1
+    // with most of that grant unspent, all in the same 60 s bucket.
+    for _ in 0..3 {
+        fail(&cb);
+    }
+    assert_eq!(cb.state(), State::Open);
+    mock.increment(Duration::from_secs(1));
+    ok(&cb); // the probe closes the breaker: a new era, an empty window
+    assert_eq!(cb.state(), State::Closed);
+    ok(&cb);
+    fail(&cb);
+    ok(&cb);
+    assert_eq!(cb.state(), State::Closed, "3 calls < min_calls");
+    fail(&cb); // 2 of 4 = 50 %
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(
+        ev.reasons().last(),
+        Some(&Reason::ErrorRate {
+            rate: 50.0,
+            failures: 2,
+            calls: 4,
+            threshold: 50.0
+        })
+    );
+}
+
 // ---- R3 --------------------------------------------------------------------
 
 #[test]
