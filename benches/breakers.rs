@@ -53,7 +53,7 @@ fn bench_group(c: &mut Criterion, group: Group) {
 }
 
 fn all(c: &mut Criterion) {
-    // `ClockMode::Recent` reads quanta's recent time; this keeps it fresh
+    // `ClockMode::Recent` reads fusebox's coarse clock; this keeps it fresh
     // (1 ms steps) for the whole run.
     let _upkeep = start_upkeep();
     for group in Group::ALL {

@@ -142,7 +142,12 @@ impl CircuitBreaker {
     }
 
     pub(crate) fn from_config(config: Config) -> CircuitBreaker {
-        let clock = BreakerClock::new(config.clock.clone(), config.clock_mode, config.bucket_nanos);
+        let clock = BreakerClock::new(
+            config.clock.clone(),
+            config.clock_mode,
+            config.own_clock,
+            config.bucket_nanos,
+        );
         let window = Window::new(config.stripes, config.window_buckets);
         let name = StdArc::<str>::from(config.name.as_str());
         CircuitBreaker {

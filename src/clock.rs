@@ -6,25 +6,44 @@
 
 use std::time::Duration;
 
+use crate::upkeep;
+
 /// How a breaker reads time on its hot path.
 ///
 /// The default, [`ClockMode::Precise`], reads the configured
 /// [`quanta::Clock`] on every call (the TSC where available: a few
-/// nanoseconds). [`ClockMode::Recent`] reads quanta's *recent* time instead,
-/// a single atomic load, which an upkeep thread that **you** start keeps
-/// fresh (`quanta::Upkeep::new(interval).start()`); the breaker then sees time
-/// in steps of that interval. Without a running upkeep thread `Recent` falls
-/// back to a precise read, so it is never wrong, only slower.
+/// nanoseconds). [`ClockMode::Recent`] reads a coarse clock instead, a
+/// single atomic load, which an [`Upkeep`](crate::Upkeep) thread that **you**
+/// start keeps fresh (`fusebox::Upkeep::new(interval).start()`); the breaker
+/// then sees time in steps of that interval. While no upkeep runs (before it
+/// starts, or after its handle is dropped) `Recent` reads the precise clock,
+/// so it is never wrong and time never freezes, only slower.
 ///
-/// With a mock clock (`quanta::Clock::mock()`) both modes read the mock.
+/// With a clock of your own (`Builder::clock`), `Recent` reads that clock's
+/// `recent()` time instead: a mock (`quanta::Clock::mock()`) reads the mock;
+/// a real clock reads quanta's global recent time, which a `quanta::Upkeep`
+/// keeps fresh (and which stops moving when its handle is dropped), falling
+/// back to a precise read only while it was never set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ClockMode {
     /// Read the clock on every call (default; no background thread needed).
     #[default]
     Precise,
-    /// Read quanta's recent time, kept fresh by a user-started `quanta::Upkeep`.
+    /// Read the coarse time kept fresh by a user-started [`Upkeep`](crate::Upkeep).
     Recent,
+}
+
+/// Where a breaker's hot path gets its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `clock.raw()`, in raw ticks.
+    Precise,
+    /// fusebox's [`Upkeep`](crate::Upkeep) word (`Recent` on the default
+    /// clock), in nanoseconds since the upkeep's time base.
+    Upkeep,
+    /// `clock.recent()` (`Recent` on a clock of the user's), in nanoseconds.
+    ClockRecent,
 }
 
 /// A `quanta::Clock` plus the breaker's origin and its window bucket width.
@@ -40,17 +59,31 @@ pub(crate) struct BreakerClock {
     clock: quanta::Clock,
     origin_raw: u64,
     origin: quanta::Instant,
-    mode: ClockMode,
+    /// The origin on the upkeep's time base ([`Source::Upkeep`] only).
+    upkeep_origin: u64,
+    source: Source,
     /// Bucket width in raw ticks (Precise) or nanoseconds (Recent).
     bucket: Divider,
 }
 
 impl BreakerClock {
-    pub(crate) fn new(clock: quanta::Clock, mode: ClockMode, bucket_nanos: u64) -> Self {
+    /// `own_clock`: the user passed `clock` (else it is the process default,
+    /// and `Recent` reads fusebox's upkeep).
+    pub(crate) fn new(
+        clock: quanta::Clock,
+        mode: ClockMode,
+        own_clock: bool,
+        bucket_nanos: u64,
+    ) -> Self {
         let origin_raw = clock.raw();
         let origin = clock.now();
-        let bucket = match mode {
-            ClockMode::Precise => {
+        let source = match mode {
+            ClockMode::Precise => Source::Precise,
+            ClockMode::Recent if own_clock => Source::ClockRecent,
+            ClockMode::Recent => Source::Upkeep,
+        };
+        let bucket = match source {
+            Source::Precise => {
                 // Ticks per bucket, from the clock's own scaling of 2^40 ticks.
                 let probe: u64 = 1 << 40;
                 let nanos = clock.delta_as_nanos(0, probe).max(1);
@@ -58,13 +91,18 @@ impl BreakerClock {
                     (u128::from(bucket_nanos) * u128::from(probe)).div_ceil(u128::from(nanos));
                 u64::try_from(ticks).unwrap_or(u64::MAX)
             }
-            ClockMode::Recent => bucket_nanos,
+            Source::Upkeep | Source::ClockRecent => bucket_nanos,
+        };
+        let upkeep_origin = match source {
+            Source::Upkeep => upkeep::precise_nanos(),
+            Source::Precise | Source::ClockRecent => 0,
         };
         BreakerClock {
             clock,
             origin_raw,
             origin,
-            mode,
+            upkeep_origin,
+            source,
             bucket: Divider::new(bucket),
         }
     }
@@ -72,9 +110,9 @@ impl BreakerClock {
     /// Nanoseconds since the origin; 0 if the clock reads before it.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
-        match self.mode {
-            ClockMode::Precise => self.clock.delta_as_nanos(self.origin_raw, self.clock.raw()),
-            ClockMode::Recent => self.now_and_epoch().0,
+        match self.source {
+            Source::Precise => self.clock.delta_as_nanos(self.origin_raw, self.clock.raw()),
+            Source::Upkeep | Source::ClockRecent => self.recent_nanos(),
         }
     }
 
@@ -89,9 +127,9 @@ impl BreakerClock {
     /// `bucket().div(ticks)`.
     #[inline(always)]
     pub(crate) fn ticks(&self) -> u64 {
-        match self.mode {
-            ClockMode::Precise => self.clock.raw().saturating_sub(self.origin_raw),
-            ClockMode::Recent => self.recent_nanos(),
+        match self.source {
+            Source::Precise => self.clock.raw().saturating_sub(self.origin_raw),
+            Source::Upkeep | Source::ClockRecent => self.recent_nanos(),
         }
     }
 
@@ -101,12 +139,16 @@ impl BreakerClock {
         self.bucket
     }
 
-    /// Nanoseconds since the origin from quanta's recent time, or from a
-    /// precise read while no upkeep thread has set the recent time.
+    /// Nanoseconds since the origin from the coarse clock: fusebox's upkeep
+    /// word (one inlined load; a precise read while no upkeep runs), or the
+    /// user's clock's recent time (a precise read while that reads 0).
     #[inline(always)]
     fn recent_nanos(&self) -> u64 {
+        if self.source == Source::Upkeep {
+            return upkeep::recent_nanos().saturating_sub(self.upkeep_origin);
+        }
         let recent = self.clock.recent();
-        // Before an upkeep thread runs, quanta's recent time reads 0,
+        // Before a quanta upkeep runs, quanta's recent time reads 0,
         // which is before our origin: fall back to a precise read.
         if recent < self.origin {
             self.clock.delta_as_nanos(self.origin_raw, self.clock.raw())
@@ -118,14 +160,14 @@ impl BreakerClock {
     /// Nanoseconds since the origin and the window epoch, from one reading.
     #[inline(always)]
     pub(crate) fn now_and_epoch(&self) -> (u64, u64) {
-        match self.mode {
-            ClockMode::Precise => {
+        match self.source {
+            Source::Precise => {
                 let raw = self.clock.raw();
                 // delta_as_nanos saturates at 0 when the reading is behind the origin.
                 let nanos = self.clock.delta_as_nanos(self.origin_raw, raw);
                 (nanos, self.bucket.div(raw.saturating_sub(self.origin_raw)))
             }
-            ClockMode::Recent => {
+            Source::Upkeep | Source::ClockRecent => {
                 let nanos = self.recent_nanos();
                 (nanos, self.bucket.div(nanos))
             }
@@ -220,7 +262,7 @@ mod tests {
         let (clock, mock) = quanta::Clock::mock();
         mock.increment(100_000u64);
         for mode in [ClockMode::Precise, ClockMode::Recent] {
-            let c = BreakerClock::new(clock.clone(), mode, 100);
+            let c = BreakerClock::new(clock.clone(), mode, true, 100);
             assert_eq!(c.now_and_epoch(), (0, 0));
             mock.increment(250u64);
             assert_eq!(c.now_and_epoch(), (250, 2));
@@ -236,7 +278,7 @@ mod tests {
     #[cfg_attr(miri, ignore = "miri cannot read the TSC")]
     fn tsc_bucket_width_is_close_to_the_nanosecond_width() {
         let clock = quanta::Clock::new();
-        let c = BreakerClock::new(clock.clone(), ClockMode::Precise, 6_000_000_000);
+        let c = BreakerClock::new(clock.clone(), ClockMode::Precise, true, 6_000_000_000);
         let ticks = c.bucket.d;
         let nanos = clock.delta_as_nanos(0, ticks);
         assert!(

@@ -284,6 +284,7 @@ impl Builder {
             bucket_nanos: window_nanos.div_ceil(u64::from(buckets)),
             min_calls_for_error_rate: self.min_calls_for_error_rate,
             window_buckets: buckets,
+            own_clock: self.clock.is_some(),
             clock: self.clock.unwrap_or_else(default_clock),
             clock_mode: self.clock_mode,
             stripes,
@@ -312,7 +313,7 @@ fn default_stripes() -> usize {
 
 /// One calibrated clock for the process: `Clock::new()` calibrates the TSC on
 /// first use, so every breaker clones this one.
-fn default_clock() -> quanta::Clock {
+pub(crate) fn default_clock() -> quanta::Clock {
     // Miri cannot run the TSC calibration (cpuid/rdtsc): use a frozen mock.
     #[cfg(miri)]
     return quanta::Clock::mock().0;
@@ -338,6 +339,8 @@ pub(crate) struct Config {
     pub(crate) min_calls_for_error_rate: u32,
     pub(crate) window_buckets: u32,
     pub(crate) clock: quanta::Clock,
+    /// `clock` came from `Builder::clock` (else it is [`default_clock`]).
+    pub(crate) own_clock: bool,
     pub(crate) clock_mode: ClockMode,
     pub(crate) stripes: usize,
     pub(crate) listener: Option<Listener>,

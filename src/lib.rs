@@ -91,7 +91,7 @@
 //! commands and every figure): `call(|| Ok(()))` costs 15–20 ns with the
 //! default [`ClockMode::Precise`] (the TSC read alone is ~12 ns) and
 //! 9–12 ns with [`ClockMode::Recent`], which replaces the clock read by one
-//! load for users who run a `quanta::Upkeep` thread; aggregate throughput
+//! load for users who run an [`Upkeep`] thread; aggregate throughput
 //! grows ~1.7–2× from one thread to two, where a mutex-based breaker or
 //! recloser falls to a fifth or less. A rejection while OPEN costs
 //! 15–20 ns (Precise) or 7–11 ns (Recent): one counter increment on the
@@ -131,6 +131,7 @@ mod registry;
 mod snapshot;
 mod state;
 mod sync;
+mod upkeep;
 mod window;
 
 #[cfg(fusebox_loom)]
@@ -156,6 +157,7 @@ pub use permit::Permit;
 pub use registry::Registry;
 pub use snapshot::Snapshot;
 pub use state::State;
+pub use upkeep::{Upkeep, UpkeepHandle};
 
 /// The `quanta` crate, re-exported so a mock clock needs no second
 /// dependency line: `fusebox::quanta::Clock::mock()`.

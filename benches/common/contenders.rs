@@ -270,10 +270,10 @@ impl Contender for ClockAdd {
 
 // ---- fusebox ------------------------------------------------------------
 
-/// Keeps quanta's recent time fresh for `ClockMode::Recent` (1 ms steps).
+/// Keeps fusebox's coarse time fresh for `ClockMode::Recent` (1 ms steps).
 /// Only one upkeep thread may run per process; the handle stops it on drop.
-pub fn start_upkeep() -> Option<quanta::Handle> {
-    quanta::Upkeep::new(Duration::from_millis(1)).start().ok()
+pub fn start_upkeep() -> Option<fusebox::UpkeepHandle> {
+    fusebox::Upkeep::new(Duration::from_millis(1)).start().ok()
 }
 
 pub struct Fusebox {
