@@ -157,6 +157,7 @@ pub use permit::Permit;
 pub use registry::Registry;
 pub use snapshot::Snapshot;
 pub use state::State;
+#[cfg(not(fusebox_loom))]
 pub use upkeep::{Upkeep, UpkeepHandle};
 
 /// The `quanta` crate, re-exported so a mock clock needs no second

@@ -126,3 +126,27 @@ pub fn generation(breaker: &CircuitBreaker) -> u32 {
 pub fn stamp_is_current(breaker: &CircuitBreaker) -> bool {
     breaker.stamp_is_current()
 }
+
+/// The coarse clock's words, for the upkeep model.
+pub struct Ticker(crate::upkeep::Ticker);
+
+impl Default for Ticker {
+    fn default() -> Ticker {
+        Ticker(crate::upkeep::Ticker::new())
+    }
+}
+
+impl Ticker {
+    pub fn claim(&self) -> bool {
+        self.0.claim()
+    }
+    pub fn tick(&self, nanos: u64) {
+        self.0.tick(nanos);
+    }
+    pub fn read(&self) -> u64 {
+        self.0.read()
+    }
+    pub fn release(&self) {
+        self.0.release();
+    }
+}
