@@ -57,10 +57,12 @@ enum Source {
 #[derive(Debug, Clone)]
 pub(crate) struct BreakerClock {
     clock: quanta::Clock,
+    /// The origin as a raw clock reading ([`Source::Precise`],
+    /// [`Source::ClockRecent`]) or as nanoseconds on the upkeep's time base
+    /// ([`Source::Upkeep`]; one field for both keeps the breaker at 640
+    /// bytes).
     origin_raw: u64,
     origin: quanta::Instant,
-    /// The origin on the upkeep's time base ([`Source::Upkeep`] only).
-    upkeep_origin: u64,
     source: Source,
     /// Bucket width in raw ticks (Precise) or nanoseconds (Recent).
     bucket: Divider,
@@ -75,12 +77,15 @@ impl BreakerClock {
         own_clock: bool,
         bucket_nanos: u64,
     ) -> Self {
-        let origin_raw = clock.raw();
         let origin = clock.now();
         let source = match mode {
             ClockMode::Precise => Source::Precise,
             ClockMode::Recent if own_clock => Source::ClockRecent,
             ClockMode::Recent => Source::Upkeep,
+        };
+        let origin_raw = match source {
+            Source::Upkeep => upkeep::precise_nanos(),
+            Source::Precise | Source::ClockRecent => clock.raw(),
         };
         let bucket = match source {
             Source::Precise => {
@@ -93,15 +98,10 @@ impl BreakerClock {
             }
             Source::Upkeep | Source::ClockRecent => bucket_nanos,
         };
-        let upkeep_origin = match source {
-            Source::Upkeep => upkeep::precise_nanos(),
-            Source::Precise | Source::ClockRecent => 0,
-        };
         BreakerClock {
             clock,
             origin_raw,
             origin,
-            upkeep_origin,
             source,
             bucket: Divider::new(bucket),
         }
@@ -145,7 +145,7 @@ impl BreakerClock {
     #[inline(always)]
     fn recent_nanos(&self) -> u64 {
         if self.source == Source::Upkeep {
-            return upkeep::recent_nanos().saturating_sub(self.upkeep_origin);
+            return upkeep::recent_nanos().saturating_sub(self.origin_raw);
         }
         let recent = self.clock.recent();
         // Before a quanta upkeep runs, quanta's recent time reads 0,
