@@ -94,7 +94,7 @@
 //! one inlined load for users who run an [`Upkeep`] thread; aggregate
 //! throughput grows ~1.4–2.2× from one thread to two, where a mutex-based
 //! breaker or recloser falls to a third or less. A rejection while OPEN
-//! costs 16–22 ns (Precise) or 7–9 ns (Recent): one counter increment on
+//! costs 15.5–22 ns (Precise) or 6.8–9.2 ns (Recent): one counter increment on
 //! the thread's own stripe, no shared write.
 //!
 //! A failure that does not trip checks the error rate (R2) by summing the
