@@ -127,6 +127,10 @@ impl BreakerClock {
     /// `bucket().div(ticks)`.
     #[inline(always)]
     pub(crate) fn ticks(&self) -> u64 {
+        // The upkeep case first: one compare before its load.
+        if self.source == Source::Upkeep {
+            return upkeep::recent_nanos().saturating_sub(self.origin_raw);
+        }
         match self.source {
             Source::Precise => self.clock.raw().saturating_sub(self.origin_raw),
             Source::Upkeep | Source::ClockRecent => self.recent_nanos(),

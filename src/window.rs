@@ -9,8 +9,8 @@
 //!
 //! ```text
 //! tag:      epoch (48) | era (8) | seq (8)     which bucket the slot holds
-//! success:  seq (8) | count (56)               calls that succeeded in it
-//! failure:  seq (8) | count (56)               calls that failed in it
+//! success:  count (56) | seq (8)               calls that succeeded in it
+//! failure:  count (56) | seq (8)               calls that failed in it
 //! ```
 //!
 //! Before the ring, each stripe has a three-word header: successes and
@@ -31,7 +31,7 @@
 //!
 //! A count word belongs to the tag with the same `seq`. To roll a slot to a
 //! newer (epoch, era), a writer first brings both count words *in step* with
-//! the current tag (CAS `(old seq, n)` → `(tag seq, 0)` and folds `n` into the
+//! the current tag (CAS `(n, old seq)` → `(0, tag seq)` and folds `n` into the
 //! stripe's totals), then CASes the tag to `(epoch, era, seq + 1)`. Count
 //! words are therefore never more than one `seq` behind their tag, a word is
 //! only ever moved *forward* (a writer with a stale view of the tag leaves a
@@ -89,6 +89,9 @@ const HEAD_WORDS: usize = 3;
 const SEQ_BITS: u32 = 8;
 const COUNT_BITS: u32 = 56;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+/// One call, added to a count word: the count sits above its 8-bit `seq`,
+/// so an add that overflows sets the carry instead of touching `seq`.
+const ONE: u64 = 1 << SEQ_BITS;
 const ERA_SHIFT: u32 = SEQ_BITS;
 const EPOCH_SHIFT: u32 = 16;
 
@@ -139,17 +142,23 @@ fn prev_seq(seq: u8) -> u8 {
 
 #[inline]
 fn count_seq(bits: u64) -> u8 {
-    (bits >> COUNT_BITS) as u8
+    bits as u8
 }
 
 #[inline]
 fn count_of(bits: u64) -> u64 {
-    bits & COUNT_MASK
+    bits >> SEQ_BITS
 }
 
 #[inline]
 fn count_word(seq: u8, count: u64) -> u64 {
-    (u64::from(seq) << COUNT_BITS) | (count & COUNT_MASK)
+    ((count & COUNT_MASK) << SEQ_BITS) | u64::from(seq)
+}
+
+/// The count word plus one call, or `None` if the count is saturated.
+#[inline(always)]
+fn plus_one(bits: u64) -> Option<u64> {
+    bits.checked_add(ONE)
 }
 
 /// `a` is a later era than `b` (8-bit serial-number order).
@@ -181,13 +190,16 @@ pub(crate) struct Totals {
 
 pub(crate) struct Window {
     /// Every stripe's words in one allocation: stripe `s` is
-    /// `words[offset + s * stride ..][..stride]`. `offset` aligns the first
+    /// `words[first - HEAD_WORDS + s * stride ..][..stride]`. The offset aligns the first
     /// stripe to 128 bytes and `stride` is a power of two of at least 128
     /// bytes (so the hot path shifts instead of multiplying), so each
     /// stripe starts on its own pair of cache lines: a stripe is written by
     /// its own thread(s) and must never share a line with another.
     words: Box<[AtomicU64]>,
-    offset: usize,
+    /// Index of stripe 0's first slot: the 128-byte alignment offset plus
+    /// `HEAD_WORDS`, pre-added so that the hot path's address has one add
+    /// fewer after the stripe index arrives.
+    first: usize,
     /// `log2(stride)`, with `stride` (words per stripe) a power of two.
     stride_shift: u32,
     stripe_mask: usize,
@@ -225,7 +237,7 @@ impl Window {
         let offset = (LINE_BYTES - addr % LINE_BYTES) % LINE_BYTES / 8;
         Window {
             words,
-            offset,
+            first: offset + HEAD_WORDS,
             stride_shift: stride.trailing_zeros(),
             stripe_mask: stripes - 1,
             slot_mask: ring - 1,
@@ -258,7 +270,7 @@ impl Window {
 
     #[inline]
     fn word(&self, stripe: usize, index: usize) -> &AtomicU64 {
-        &self.words[self.offset + stripe * self.stride() + index]
+        &self.words[self.first - HEAD_WORDS + stripe * self.stride() + index]
     }
 
     #[inline(always)]
@@ -327,14 +339,14 @@ impl Window {
     pub(crate) fn record_at(&self, t: u64, bucket: Divider, era: u8, outcome: Outcome) {
         let stripe = self.my_stripe();
         let hint = self.hint.load(Ordering::Relaxed);
-        let at = self.offset
-            + (stripe << self.stride_shift)
-            + HEAD_WORDS
-            + ((hint as usize) & self.slot_mask) * WORDS_PER_SLOT;
+        // The slot's place in its stripe does not wait for the stripe index
+        // (a thread-local load), so it is added to the fixed start first.
+        let in_stripe = self.first + ((hint as usize) & self.slot_mask) * WORDS_PER_SLOT;
+        let at = (stripe << self.stride_shift) + in_stripe;
         let Some([tag_word, success, failure]) = self.words.get(at..at + 3) else {
             return;
         };
-        let tag = Tag::unpack(tag_word.load(Ordering::Acquire));
+        let tag = tag_word.load(Ordering::Acquire);
         let counter = match outcome {
             Outcome::Success => success,
             Outcome::Failure => failure,
@@ -342,17 +354,21 @@ impl Window {
         let c = counter.load(Ordering::Relaxed);
         // `hint * width <= t < (hint + 1) * width`: `t`'s epoch is `hint`.
         // Hints are epochs of real readings, so `hint * width <= t` never
-        // overflows.
+        // overflows. The tag's epoch and era are checked in one compare
+        // (`tag >> 8` against `hint | era`), its `seq` against the count
+        // word's low byte, and saturation by the add's carry.
         if t.wrapping_sub(hint.wrapping_mul(bucket.width())) < bucket.width()
-            && tag.epoch == hint
-            && tag.era == era
-            && count_seq(c) == tag.seq
-            && count_of(c) != COUNT_MASK
-            && counter
-                .compare_exchange(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
+            && tag >> SEQ_BITS == ((hint << (EPOCH_SHIFT - ERA_SHIFT)) | u64::from(era))
+            && count_seq(c) == tag as u8
         {
-            return;
+            if let Some(next) = plus_one(c) {
+                if counter
+                    .compare_exchange(c, next, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
+            }
         }
         self.record_slow(stripe, bucket.div(t), era, outcome);
     }
@@ -387,13 +403,13 @@ impl Window {
                     }
                     continue;
                 }
-                if count_of(c) == COUNT_MASK {
+                let Some(next) = plus_one(c) else {
                     // Saturated bucket: the call still reaches the totals.
                     self.fold(stripe, outcome, 1);
                     return;
-                }
+                };
                 if counter
-                    .compare_exchange_weak(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange_weak(c, next, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
                 {
                     // Point the fast path at this bucket. Only forward: a
@@ -538,7 +554,7 @@ impl Window {
         // too much for a branch predictor.
         let keep = |yes: bool, n: u64| n & 0u64.wrapping_sub(u64::from(yes));
         for stripe in 0..self.stripes() {
-            let start = self.offset + stripe * self.stride() + HEAD_WORDS;
+            let start = self.first + stripe * self.stride();
             let slots = &self.words[start..start + self.ring() * WORDS_PER_SLOT];
             for slot in slots.chunks_exact(WORDS_PER_SLOT) {
                 let tag = Tag::unpack(slot[0].load(Ordering::Acquire));
@@ -587,6 +603,9 @@ mod tests {
         assert_eq!(Tag::unpack(t.pack()), t);
         let c = count_word(7, COUNT_MASK);
         assert_eq!((count_seq(c), count_of(c)), (7, COUNT_MASK));
+        assert_eq!(plus_one(c), None, "a saturated count does not wrap");
+        let c = count_word(0xFF, 41);
+        assert_eq!(plus_one(c), Some(count_word(0xFF, 42)), "seq is untouched");
     }
 
     #[test]
