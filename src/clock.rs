@@ -139,8 +139,8 @@ impl BreakerClock {
 
     /// The window's bucket width in the unit of [`ticks`](Self::ticks).
     #[inline(always)]
-    pub(crate) fn bucket(&self) -> Divider {
-        self.bucket
+    pub(crate) fn bucket(&self) -> &Divider {
+        &self.bucket
     }
 
     /// Nanoseconds since the origin from the coarse clock: fusebox's upkeep

@@ -33,7 +33,7 @@ impl Window {
             Outcome::Success
         };
         self.0
-            .record_at(ticks, crate::clock::Divider::new(width), era, outcome);
+            .record_at(ticks, &crate::clock::Divider::new(width), era, outcome);
     }
 
     /// Rolls every slot into `era` (what the closing thread does, R6).

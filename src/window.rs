@@ -190,21 +190,15 @@ pub(crate) struct Totals {
 
 pub(crate) struct Window {
     /// Every stripe's words in one allocation: stripe `s` is
-    /// `words[first - HEAD_WORDS + s * stride ..][..stride]`. The offset aligns the first
-    /// stripe to 128 bytes and `stride` is a power of two of at least 128
+    /// `words[first - HEAD_WORDS + s * stride ..][..stride]`, where `first`
+    /// includes the offset that aligns the first stripe to 128 bytes and `stride` is a power of two of at least 128
     /// bytes (so the hot path shifts instead of multiplying), so each
     /// stripe starts on its own pair of cache lines: a stripe is written by
     /// its own thread(s) and must never share a line with another.
     words: Box<[AtomicU64]>,
-    /// Index of stripe 0's first slot: the 128-byte alignment offset plus
-    /// `HEAD_WORDS`, pre-added so that the hot path's address has one add
-    /// fewer after the stripe index arrives.
-    first: usize,
-    /// `log2(stride)`, with `stride` (words per stripe) a power of two.
-    stride_shift: u32,
-    stripe_mask: usize,
-    /// `ring - 1`, with `ring` (slots per stripe) a power of two.
-    slot_mask: usize,
+    /// Where things are, packed into one word so that locating the hot
+    /// path's slot costs one load of it (see [`Geometry`]).
+    geometry: Geometry,
     buckets: u64,
     /// The newest epoch any stripe counted in through the slow path: which
     /// slot the fast path tries first. Written about once per bucket width,
@@ -212,10 +206,51 @@ pub(crate) struct Window {
     hint: AtomicU64,
 }
 
+/// The window's geometry in one word: the index of stripe 0's first slot
+/// (the 128-byte alignment offset plus `HEAD_WORDS`), `log2` of the stripe
+/// stride in words, and the stripe and slot masks, 16 bits each
+/// (stripes <= 64 and slots <= 1024 by the configuration's limits).
+#[derive(Debug, Clone, Copy)]
+struct Geometry(u64);
+
+impl Geometry {
+    fn new(first: usize, stride_shift: u32, stripe_mask: usize, slot_mask: usize) -> Geometry {
+        assert!(
+            first < 1 << 16 && stride_shift < 64 && stripe_mask < 1 << 16 && slot_mask < 1 << 16
+        );
+        Geometry(
+            slot_mask as u64
+                | (stripe_mask as u64) << 16
+                | u64::from(stride_shift) << 32
+                | (first as u64) << 48,
+        )
+    }
+
+    #[inline(always)]
+    fn slot_mask(self) -> usize {
+        (self.0 & 0xFFFF) as usize
+    }
+
+    #[inline(always)]
+    fn stripe_mask(self) -> usize {
+        ((self.0 >> 16) & 0xFFFF) as usize
+    }
+
+    #[inline(always)]
+    fn stride_shift(self) -> u32 {
+        ((self.0 >> 32) & 0x3F) as u32
+    }
+
+    #[inline(always)]
+    fn first(self) -> usize {
+        (self.0 >> 48) as usize
+    }
+}
+
 impl std::fmt::Debug for Window {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Window")
-            .field("stripes", &(self.stripe_mask + 1))
+            .field("stripes", &self.stripes())
             .field("ring", &self.ring())
             .field("buckets", &self.buckets)
             .finish()
@@ -237,10 +272,12 @@ impl Window {
         let offset = (LINE_BYTES - addr % LINE_BYTES) % LINE_BYTES / 8;
         Window {
             words,
-            first: offset + HEAD_WORDS,
-            stride_shift: stride.trailing_zeros(),
-            stripe_mask: stripes - 1,
-            slot_mask: ring - 1,
+            geometry: Geometry::new(
+                offset + HEAD_WORDS,
+                stride.trailing_zeros(),
+                stripes - 1,
+                ring - 1,
+            ),
             buckets: u64::from(buckets),
             hint: AtomicU64::new(0),
         }
@@ -253,29 +290,29 @@ impl Window {
 
     #[inline]
     fn stripes(&self) -> usize {
-        self.stripe_mask + 1
+        self.geometry.stripe_mask() + 1
     }
 
     /// Words per stripe.
     #[inline(always)]
     fn stride(&self) -> usize {
-        1 << self.stride_shift
+        1 << self.geometry.stride_shift()
     }
 
     /// Slots per stripe.
     #[inline(always)]
     fn ring(&self) -> usize {
-        self.slot_mask + 1
+        self.geometry.slot_mask() + 1
     }
 
     #[inline]
     fn word(&self, stripe: usize, index: usize) -> &AtomicU64 {
-        &self.words[self.first - HEAD_WORDS + stripe * self.stride() + index]
+        &self.words[self.geometry.first() - HEAD_WORDS + stripe * self.stride() + index]
     }
 
     #[inline(always)]
     fn my_stripe(&self) -> usize {
-        thread_index() & self.stripe_mask
+        thread_index() & self.geometry.stripe_mask()
     }
 
     #[inline]
@@ -310,7 +347,7 @@ impl Window {
     /// Records a verdict of `era` at `epoch` in the window and the totals.
     #[inline]
     pub(crate) fn record(&self, epoch: u64, era: u8, outcome: Outcome) {
-        self.record_at(epoch, Divider::new(1), era, outcome);
+        self.record_at(epoch, &Divider::new(1), era, outcome);
     }
 
     /// Records a verdict of `era` made at clock reading `t` (in whatever
@@ -318,9 +355,17 @@ impl Window {
     /// the totals.
     ///
     /// The common case (the stripe's hinted slot holds this bucket and its
-    /// count word is in step) is four loads and one CAS on the caller's own
-    /// stripe, with no division; everything else is
-    /// [`record_slow`](Self::record_slow).
+    /// count word is in step) is one CAS on the caller's own stripe after
+    /// six loads (the stripe index, the geometry word, the hint, the words'
+    /// base and length, then the slot's tag and count), with no division;
+    /// everything else is [`record_slow`](Self::record_slow).
+    ///
+    /// On the x86 machine the benchmarks run on, the locked instruction is
+    /// a small part of the call: replacing the CAS with a plain store (an
+    /// unsound experiment) saved about 0.3 ns of ~5.5, and cutting three
+    /// loads saved about as much (BENCHMARKS.md, "Where the time goes").
+    /// Hence the packed geometry, the divider loaded only on the slow path,
+    /// and the tag's epoch and era checked in one compare.
     ///
     /// Two choices keep the CAS off the clock's critical path (measured on
     /// x86, see BENCHMARKS.md, "the hot path"):
@@ -336,13 +381,14 @@ impl Window {
     /// epoch, era and `seq`) decide, since a slot holds epoch `e` only at
     /// index `e & (R - 1)`.
     #[inline(always)]
-    pub(crate) fn record_at(&self, t: u64, bucket: Divider, era: u8, outcome: Outcome) {
+    pub(crate) fn record_at(&self, t: u64, bucket: &Divider, era: u8, outcome: Outcome) {
         let stripe = self.my_stripe();
         let hint = self.hint.load(Ordering::Relaxed);
         // The slot's place in its stripe does not wait for the stripe index
         // (a thread-local load), so it is added to the fixed start first.
-        let in_stripe = self.first + ((hint as usize) & self.slot_mask) * WORDS_PER_SLOT;
-        let at = (stripe << self.stride_shift) + in_stripe;
+        let g = self.geometry;
+        let in_stripe = g.first() + ((hint as usize) & g.slot_mask()) * WORDS_PER_SLOT;
+        let at = (stripe << g.stride_shift()) + in_stripe;
         let Some([tag_word, success, failure]) = self.words.get(at..at + 3) else {
             return;
         };
@@ -370,6 +416,14 @@ impl Window {
                 }
             }
         }
+        self.record_slow_at(stripe, t, bucket, era, outcome);
+    }
+
+    /// The slow path from a reading: the division happens here, off the
+    /// fast path (whose registers then need not hold the divider).
+    #[cold]
+    #[inline(never)]
+    fn record_slow_at(&self, stripe: usize, t: u64, bucket: &Divider, era: u8, outcome: Outcome) {
         self.record_slow(stripe, bucket.div(t), era, outcome);
     }
 
@@ -377,7 +431,7 @@ impl Window {
     #[cold]
     #[inline(never)]
     fn record_slow(&self, stripe: usize, epoch: u64, era: u8, outcome: Outcome) {
-        let base = HEAD_WORDS + ((epoch as usize) & self.slot_mask) * WORDS_PER_SLOT;
+        let base = HEAD_WORDS + ((epoch as usize) & self.geometry.slot_mask()) * WORDS_PER_SLOT;
         let tag_word = self.word(stripe, base);
         let counter = self.word(stripe, base + 1 + outcome as usize);
         loop {
@@ -554,7 +608,7 @@ impl Window {
         // too much for a branch predictor.
         let keep = |yes: bool, n: u64| n & 0u64.wrapping_sub(u64::from(yes));
         for stripe in 0..self.stripes() {
-            let start = self.first + stripe * self.stride();
+            let start = self.geometry.first() + stripe * self.stride();
             let slots = &self.words[start..start + self.ring() * WORDS_PER_SLOT];
             for slot in slots.chunks_exact(WORDS_PER_SLOT) {
                 let tag = Tag::unpack(slot[0].load(Ordering::Acquire));
@@ -606,6 +660,24 @@ mod tests {
         assert_eq!(plus_one(c), None, "a saturated count does not wrap");
         let c = count_word(0xFF, 41);
         assert_eq!(plus_one(c), Some(count_word(0xFF, 42)), "seq is untouched");
+    }
+
+    #[test]
+    fn geometry_round_trips_at_the_configuration_limits() {
+        for (first, shift, stripes, ring) in [(3, 4, 1, 1), (18, 12, 64, 1024), (15, 6, 16, 16)] {
+            let g = Geometry::new(first, shift, stripes - 1, ring - 1);
+            assert_eq!(
+                (g.first(), g.stride_shift(), g.stripe_mask(), g.slot_mask()),
+                (first, shift, stripes - 1, ring - 1)
+            );
+        }
+        // The largest window the configuration allows fits.
+        let w = Window::new(
+            crate::config::MAX_STRIPES,
+            crate::config::MAX_WINDOW_BUCKETS,
+        );
+        assert_eq!(w.stripes(), crate::config::MAX_STRIPES);
+        assert_eq!(w.ring(), 1024);
     }
 
     #[test]
