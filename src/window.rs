@@ -362,7 +362,7 @@ impl Window {
     ///
     /// On the x86 machine the benchmarks run on, the locked instruction is
     /// a small part of the call: replacing the CAS with a plain store (an
-    /// unsound experiment) saved about 0.3 ns of ~5.5, and cutting three
+    /// unsound experiment) saved about 0.3 ns of ~5.5, and cutting four
     /// loads saved about as much (BENCHMARKS.md, "Where the time goes").
     /// Hence the packed geometry, the divider loaded only on the slow path,
     /// and the tag's epoch and era checked in one compare.
