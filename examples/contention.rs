@@ -11,6 +11,9 @@
 //!
 //! * `--threads LIST`   thread counts (default 1, 2, 4, … cores, 2 × cores)
 //! * `--secs S`         seconds per point (default 1; fractions allowed)
+//! * `--rounds N`       interleave: cut each point into `N` slices and run
+//!   the contenders of a group and thread count in turn, slice by slice
+//!   (default 1: each point in one piece, one after another)
 //! * `--group LIST`     `closed_success` (default), `closed_mixed`,
 //!   `open_reject`, `half_open_admission`, `registry_get`, or `all`
 //! * `--only LIST`      run only these contenders (by name)
@@ -23,6 +26,12 @@
 //! the time one thread spends per operation, and `scaling` the aggregate
 //! relative to the same contender on one thread (or on the smallest count
 //! given). The contenders are shared with `benches/breakers.rs`.
+//!
+//! With `--rounds N` every contender's figure is the **median** of its `N`
+//! slices, and the table adds the fastest and slowest slice. A machine
+//! whose speed drifts for seconds at a time (a shared VM) then slows every
+//! contender's slices alike instead of whichever point it ran during, so
+//! the ratios between contenders of one table hold up from run to run.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -38,6 +47,7 @@ use fusebox::CircuitBreaker;
 struct Args {
     threads: Vec<usize>,
     secs: f64,
+    rounds: u32,
     groups: Vec<Group>,
     only: Option<Vec<String>>,
     csv: String,
@@ -45,7 +55,7 @@ struct Args {
     memory: bool,
 }
 
-const USAGE: &str = "usage: contention [--threads 1,2,4] [--secs 1] \
+const USAGE: &str = "usage: contention [--threads 1,2,4] [--secs 1] [--rounds 1] \
 [--group closed_success|closed_mixed|open_reject|half_open_admission|registry_get|all] \
 [--only NAME,NAME] [--csv PATH] [--svg PATH] [--memory]";
 
@@ -53,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         threads: default_thread_counts(),
         secs: 1.0,
+        rounds: 1,
         groups: vec![Group::ClosedSuccess],
         only: None,
         csv: "target/contention.csv".into(),
@@ -77,6 +88,12 @@ fn parse_args() -> Result<Args, String> {
                 args.secs = value()?.parse().map_err(|e| format!("--secs: {e}"))?;
                 if !(args.secs.is_finite() && args.secs > 0.0) {
                     return Err("--secs must be > 0".into());
+                }
+            }
+            "--rounds" => {
+                args.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?;
+                if args.rounds == 0 {
+                    return Err("--rounds must be >= 1".into());
                 }
             }
             "--group" => {
@@ -108,7 +125,11 @@ struct Point {
     contender: &'static str,
     threads: usize,
     mops: f64,
+    /// The median slice's (the only one's without `--rounds`).
     ns_per_op_thread: f64,
+    /// The fastest and slowest slice, ns/op/thread.
+    fastest: f64,
+    slowest: f64,
     scaling: f64,
 }
 
@@ -130,53 +151,94 @@ fn main() -> ExitCode {
     let mut points: Vec<Point> = Vec::new();
     let mut failed = false;
 
-    for &group in &args.groups {
-        let names: Vec<&'static str> = contenders(group, 1)
-            .into_iter()
-            .map(|e| e.name)
-            .filter(|n| {
-                args.only
-                    .as_ref()
-                    .map_or(true, |o| o.iter().any(|x| x == n))
-            })
+    let wanted = |n: &str| {
+        args.only
+            .as_ref()
+            .map_or(true, |o| o.iter().any(|x| x == n))
+    };
+    // What runs together: without `--rounds`, one group at one thread count
+    // at a time (group by group); with it, every group at one thread count,
+    // so that ratios across groups are interleaved too.
+    let batches: Vec<(Vec<Group>, usize)> = if args.rounds > 1 {
+        args.threads
+            .iter()
+            .map(|&t| (args.groups.clone(), t))
+            .collect()
+    } else {
+        args.groups
+            .iter()
+            .flat_map(|&g| args.threads.iter().map(move |&t| (vec![g], t)))
+            .collect()
+    };
+    let total: usize = batches
+        .iter()
+        .map(|(groups, _)| {
+            groups
+                .iter()
+                .map(|&g| contenders(g, 1).iter().filter(|e| wanted(e.name)).count())
+                .sum::<usize>()
+        })
+        .sum();
+    let mut done = 0;
+    let rounds = args.rounds;
+    let slice = dur / rounds;
+    for (groups, threads) in batches {
+        let pool = Pool::new(threads);
+        let entries: Vec<(Group, contenders::Entry)> = groups
+            .iter()
+            .flat_map(|&g| contenders(g, max).into_iter().map(move |e| (g, e)))
+            .filter(|(_, e)| wanted(e.name))
             .collect();
-        let total = names.len() * args.threads.len();
-        let mut done = 0;
-        for &threads in &args.threads {
-            let pool = Pool::new(threads);
-            for entry in contenders(group, max) {
-                if !names.contains(&entry.name) {
-                    continue;
+        // Nanoseconds per operation per thread, one per slice.
+        let mut slices: Vec<Vec<f64>> = vec![Vec::new(); entries.len()];
+        for round in 0..rounds {
+            for (i, (group, entry)) in entries.iter().enumerate() {
+                if round == 0 {
+                    done += 1;
                 }
-                done += 1;
+                let progress = if rounds > 1 {
+                    format!(" (round {}/{rounds})", round + 1)
+                } else {
+                    String::new()
+                };
                 eprint!(
-                    "\r\x1b[K[{done}/{total}] {} / {} / {threads} thread(s) ...",
+                    "\r\x1b[K[{done}/{total}] {} / {} / {threads} thread(s){progress} ...",
                     group.name(),
                     entry.name
                 );
                 let _ = std::io::stderr().flush();
-                // A short warm-up, then the measured run.
-                pool.run_for(&entry.contender, dur.min(Duration::from_millis(100)));
-                let (ops, wall) = pool.run_for(&entry.contender, dur);
-                if let Err(e) = entry.contender.check() {
-                    eprintln!("\nwarning: {}/{}/{threads}: {e}", group.name(), entry.name);
-                    failed = true;
+                if round == 0 {
+                    // A short warm-up before the contender's first slice.
+                    pool.run_for(&entry.contender, dur.min(Duration::from_millis(100)));
                 }
-                let secs = wall.as_secs_f64();
-                let mops = ops as f64 / secs / 1e6;
-                let per_thread_ops = ops as f64 / threads as f64;
-                points.push(Point {
-                    group,
-                    contender: entry.name,
-                    threads,
-                    mops,
-                    ns_per_op_thread: secs * 1e9 / per_thread_ops,
-                    scaling: 0.0,
-                });
+                let (ops, wall) = pool.run_for(&entry.contender, slice);
+                let per_thread_ops = ops.max(1) as f64 / threads as f64;
+                slices[i].push(wall.as_secs_f64() * 1e9 / per_thread_ops);
             }
         }
-        eprintln!("\r\x1b[K{} done", group.name());
+        for ((group, entry), mut ns) in entries.iter().zip(slices) {
+            if let Err(e) = entry.contender.check() {
+                eprintln!("\nwarning: {}/{}/{threads}: {e}", group.name(), entry.name);
+                failed = true;
+            }
+            ns.sort_by(f64::total_cmp);
+            let median = ns[ns.len() / 2];
+            points.push(Point {
+                group: *group,
+                contender: entry.name,
+                threads,
+                mops: threads as f64 * 1e3 / median,
+                ns_per_op_thread: median,
+                fastest: ns[0],
+                slowest: ns[ns.len() - 1],
+                scaling: 0.0,
+            });
+        }
     }
+    eprintln!("\r\x1b[Kdone");
+    // Group by group, in the order asked for (a stable sort keeps the
+    // thread counts and contenders in order within each group).
+    points.sort_by_key(|p| args.groups.iter().position(|&g| g == p.group));
 
     // Scaling against the smallest thread count of the same contender.
     for i in 0..points.len() {
@@ -188,7 +250,7 @@ fn main() -> ExitCode {
         points[i].scaling = points[i].mops / base;
     }
 
-    print_table(&points);
+    print_table(&points, args.rounds > 1);
     if let Err(e) = write_file(&args.csv, &csv(&points)) {
         eprintln!("cannot write {}: {e}", args.csv);
         failed = true;
@@ -217,7 +279,7 @@ fn write_file(path: &str, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
-fn print_table(points: &[Point]) {
+fn print_table(points: &[Point], slices: bool) {
     let mut group = None;
     for p in points {
         if group != Some(p.group) {
@@ -225,28 +287,44 @@ fn print_table(points: &[Point]) {
             println!();
             println!("## {}", p.group.name());
             println!();
-            println!("| contender | threads | Mops/s | ns/op/thread | scaling |");
-            println!("|---|---:|---:|---:|---:|");
+            if slices {
+                println!("| contender | threads | Mops/s | ns/op/thread (median slice) | fastest–slowest slice | scaling |");
+                println!("|---|---:|---:|---:|---:|---:|");
+            } else {
+                println!("| contender | threads | Mops/s | ns/op/thread | scaling |");
+                println!("|---|---:|---:|---:|---:|");
+            }
         }
-        println!(
-            "| {} | {} | {:.1} | {:.2} | {:.2}x |",
-            p.contender, p.threads, p.mops, p.ns_per_op_thread, p.scaling
-        );
+        if slices {
+            println!(
+                "| {} | {} | {:.1} | {:.2} | {:.2}–{:.2} | {:.2}x |",
+                p.contender, p.threads, p.mops, p.ns_per_op_thread, p.fastest, p.slowest, p.scaling
+            );
+        } else {
+            println!(
+                "| {} | {} | {:.1} | {:.2} | {:.2}x |",
+                p.contender, p.threads, p.mops, p.ns_per_op_thread, p.scaling
+            );
+        }
     }
 }
 
 fn csv(points: &[Point]) -> String {
-    let mut out = String::from("group,contender,threads,mops,ns_per_op_thread,scaling\n");
+    let mut out = String::from(
+        "group,contender,threads,mops,ns_per_op_thread,scaling,fastest_slice_ns,slowest_slice_ns\n",
+    );
     for p in points {
         let _ = writeln!(
             out,
-            "{},{},{},{:.3},{:.3},{:.3}",
+            "{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3}",
             p.group.name(),
             p.contender,
             p.threads,
             p.mops,
             p.ns_per_op_thread,
-            p.scaling
+            p.scaling,
+            p.fastest,
+            p.slowest
         );
     }
     out
