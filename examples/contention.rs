@@ -178,7 +178,8 @@ fn main() -> ExitCode {
                 .map(|&g| contenders(g, 1).iter().filter(|e| wanted(e.name)).count())
                 .sum::<usize>()
         })
-        .sum();
+        .sum::<usize>()
+        * args.rounds as usize;
     let mut done = 0;
     let rounds = args.rounds;
     let slice = dur / rounds;
@@ -193,9 +194,7 @@ fn main() -> ExitCode {
         let mut slices: Vec<Vec<f64>> = vec![Vec::new(); entries.len()];
         for round in 0..rounds {
             for (i, (group, entry)) in entries.iter().enumerate() {
-                if round == 0 {
-                    done += 1;
-                }
+                done += 1;
                 let progress = if rounds > 1 {
                     format!(" (round {}/{rounds})", round + 1)
                 } else {
