@@ -127,7 +127,9 @@ impl BreakerClock {
     /// `bucket().div(ticks)`.
     #[inline(always)]
     pub(crate) fn ticks(&self) -> u64 {
-        // The upkeep case first: one compare before its load.
+        // `Recent` on the default clock, the fast mode, tested first (the
+        // branch layout is LLVM's either way; this keeps the common case
+        // readable on top).
         if self.source == Source::Upkeep {
             return upkeep::recent_nanos().saturating_sub(self.origin_raw);
         }

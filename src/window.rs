@@ -191,8 +191,9 @@ pub(crate) struct Totals {
 pub(crate) struct Window {
     /// Every stripe's words in one allocation: stripe `s` is
     /// `words[first - HEAD_WORDS + s * stride ..][..stride]`, where `first`
-    /// includes the offset that aligns the first stripe to 128 bytes and `stride` is a power of two of at least 128
-    /// bytes (so the hot path shifts instead of multiplying), so each
+    /// includes the offset that aligns the first stripe to 128 bytes and
+    /// `stride` is a power of two of at least 128 bytes (so the hot path
+    /// shifts instead of multiplying), so each
     /// stripe starts on its own pair of cache lines: a stripe is written by
     /// its own thread(s) and must never share a line with another.
     words: Box<[AtomicU64]>,
@@ -401,7 +402,9 @@ impl Window {
         // `hint * width <= t < (hint + 1) * width`: `t`'s epoch is `hint`.
         // Hints are epochs of real readings, so `hint * width <= t` never
         // overflows. The tag's epoch and era are checked in one compare
-        // (`tag >> 8` against `hint | era`), its `seq` against the count
+        // (the packed tag above its `seq` byte; written out rather than
+        // through `Tag::pack`, whose `<< 16` then `>> 8` LLVM cannot fold:
+        // three instructions more per call), its `seq` against the count
         // word's low byte, and saturation by the add's carry.
         if t.wrapping_sub(hint.wrapping_mul(bucket.width())) < bucket.width()
             && tag >> SEQ_BITS == ((hint << (EPOCH_SHIFT - ERA_SHIFT)) | u64::from(era))
