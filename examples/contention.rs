@@ -19,6 +19,9 @@
 //! * `--only LIST`      run only these contenders (by name)
 //! * `--csv PATH`       default `target/contention.csv`
 //! * `--svg PATH`       default `target/contention.svg`
+//! * `--slices PATH`    also write every slice, in the order run (group,
+//!   contender, threads, round, ns/op/thread): slices of one round ran
+//!   within a second of each other, so ratios can be paired round by round
 //! * `--memory`         print bytes per breaker and exit
 //!
 //! Each point runs every thread in a tight loop for `--secs` and counts the
@@ -52,12 +55,13 @@ struct Args {
     only: Option<Vec<String>>,
     csv: String,
     svg: String,
+    slices: Option<String>,
     memory: bool,
 }
 
 const USAGE: &str = "usage: contention [--threads 1,2,4] [--secs 1] [--rounds 1] \
 [--group closed_success|closed_mixed|open_reject|half_open_admission|registry_get|all] \
-[--only NAME,NAME] [--csv PATH] [--svg PATH] [--memory]";
+[--only NAME,NAME] [--csv PATH] [--svg PATH] [--slices PATH] [--memory]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -68,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
         only: None,
         csv: "target/contention.csv".into(),
         svg: "target/contention.svg".into(),
+        slices: None,
         memory: false,
     };
     let mut it = std::env::args().skip(1);
@@ -109,6 +114,7 @@ fn parse_args() -> Result<Args, String> {
             "--only" => args.only = Some(value()?.split(',').map(|s| s.trim().into()).collect()),
             "--csv" => args.csv = value()?,
             "--svg" => args.svg = value()?,
+            "--slices" => args.slices = Some(value()?),
             "--memory" => args.memory = true,
             "-h" | "--help" => return Err(USAGE.into()),
             // `cargo bench` passes `--bench` to every target; ignore it.
@@ -149,6 +155,7 @@ fn main() -> ExitCode {
     let max = args.threads.iter().copied().max().unwrap_or(1);
     let dur = Duration::from_secs_f64(args.secs);
     let mut points: Vec<Point> = Vec::new();
+    let mut slice_rows = String::from("group,contender,threads,round,ns_per_op_thread\n");
     let mut failed = false;
 
     let wanted = |n: &str| {
@@ -215,6 +222,17 @@ fn main() -> ExitCode {
                 slices[i].push(wall.as_secs_f64() * 1e9 / per_thread_ops);
             }
         }
+        for ((group, entry), ns) in entries.iter().zip(&slices) {
+            for (round, ns) in ns.iter().enumerate() {
+                let _ = writeln!(
+                    slice_rows,
+                    "{},{},{threads},{},{ns:.3}",
+                    group.name(),
+                    entry.name,
+                    round + 1
+                );
+            }
+        }
         for ((group, entry), mut ns) in entries.iter().zip(slices) {
             if let Err(e) = entry.contender.check() {
                 eprintln!("\nwarning: {}/{}/{threads}: {e}", group.name(), entry.name);
@@ -261,6 +279,14 @@ fn main() -> ExitCode {
         failed = true;
     } else {
         eprintln!("wrote {}", args.svg);
+    }
+    if let Some(path) = &args.slices {
+        if let Err(e) = write_file(path, &slice_rows) {
+            eprintln!("cannot write {path}: {e}");
+            failed = true;
+        } else {
+            eprintln!("wrote {path}");
+        }
     }
     if failed {
         ExitCode::FAILURE

@@ -20,6 +20,15 @@
 //! `fetch_add` on one shared counter, a relaxed `fetch_add` on the thread's
 //! own cache-padded counter, and one `quanta::Clock::raw()` read plus that
 //! add (the precise-clock floor: the budget of fusebox's precise mode).
+//!
+//! Two more floors run in `closed_success` and `closed_mixed`: the least an
+//! *exact* consecutive-failure count (R1) can cost on top of the padded add,
+//! one for each way the information can flow. `floor-r1-word`: every success
+//! reads one shared word that failures increment, and resets it (fusebox's
+//! way). `floor-r1-scan`: successes touch only their own line, and every
+//! failure sums every thread's success count to see whether one happened
+//! since the previous failure. Their `closed_mixed` minus `closed_success`
+//! is what 1 % failures must cost at a thread count, whatever the breaker.
 
 #![allow(dead_code)]
 
@@ -178,6 +187,10 @@ pub fn contenders(group: Group, max_threads: usize) -> Vec<Entry> {
     v.push(entry("floor-shared-add", SharedAdd::default()));
     v.push(entry("floor-padded-add", PaddedAdd::new(max_threads)));
     v.push(entry("floor-clock+add", ClockAdd::new(max_threads)));
+    if matches!(group, Group::ClosedSuccess | Group::ClosedMixed) {
+        v.push(entry("floor-r1-word", R1Word::new(group, max_threads)));
+        v.push(entry("floor-r1-scan", R1Scan::new(group, max_threads)));
+    }
     match group {
         Group::RegistryGet => {
             v.push(entry("mutex-hashmap", MutexRegistry::new()));
@@ -264,6 +277,123 @@ impl Contender for ClockAdd {
             // The add depends on the reading, as the breaker's bucket does.
             let t = self.clock.raw();
             black_box(c.fetch_add(t & 1, Ordering::Relaxed));
+        }
+    }
+}
+
+/// A thread's own line: its success and failure counts (the window's
+/// per-stripe record, at its cheapest).
+#[derive(Default)]
+struct OwnCounts {
+    successes: AtomicU64,
+    failures: AtomicU64,
+}
+
+fn own_counts(threads: usize) -> Vec<CachePadded<OwnCounts>> {
+    (0..threads.max(1))
+        .map(|_| CachePadded::default())
+        .collect()
+}
+
+/// Exact R1 through one shared word, the least of it: a success loads the
+/// word (before its own add, as fusebox does) and resets it if a failure
+/// left it non-zero; a failure increments it. A failure costs the line's
+/// trip to the failing core and back to every core whose next success
+/// reads it.
+pub struct R1Word {
+    own: Vec<CachePadded<OwnCounts>>,
+    consecutive: CachePadded<AtomicU64>,
+    group: Group,
+}
+
+impl R1Word {
+    pub fn new(group: Group, threads: usize) -> Self {
+        R1Word {
+            own: own_counts(threads),
+            consecutive: CachePadded::default(),
+            group,
+        }
+    }
+}
+
+impl Contender for R1Word {
+    fn run(&self, tid: usize, iters: u64) {
+        let own = &self.own[tid % self.own.len()];
+        let consecutive = &self.consecutive;
+        let mut outcomes = Outcomes::new(self.group);
+        for _ in 0..iters {
+            if outcomes.next().is_ok() {
+                let cur = consecutive.load(Ordering::Relaxed);
+                own.successes.fetch_add(1, Ordering::Relaxed);
+                if cur != 0 {
+                    let _ =
+                        consecutive.compare_exchange(cur, 0, Ordering::Relaxed, Ordering::Relaxed);
+                }
+            } else {
+                own.failures.fetch_add(1, Ordering::Relaxed);
+                black_box(consecutive.fetch_add(1, Ordering::Relaxed));
+            }
+        }
+    }
+}
+
+/// Exact R1 with nothing shared on the success path: a success adds to its
+/// own line only; a failure sums every thread's success count and compares
+/// it with the sum the previous failure saw (kept with the run length in one
+/// shared word that only failures touch). A failure costs a load of every
+/// other thread's line, and each of those threads its line's trip back.
+pub struct R1Scan {
+    own: Vec<CachePadded<OwnCounts>>,
+    /// `successes seen (48) | consecutive failures (16)`.
+    run: CachePadded<AtomicU64>,
+    group: Group,
+}
+
+impl R1Scan {
+    pub fn new(group: Group, threads: usize) -> Self {
+        R1Scan {
+            own: own_counts(threads),
+            run: CachePadded::default(),
+            group,
+        }
+    }
+}
+
+impl Contender for R1Scan {
+    fn run(&self, tid: usize, iters: u64) {
+        const RUN_BITS: u32 = 16;
+        let own = &self.own[tid % self.own.len()];
+        let mut outcomes = Outcomes::new(self.group);
+        for _ in 0..iters {
+            if outcomes.next().is_ok() {
+                own.successes.fetch_add(1, Ordering::Relaxed);
+            } else {
+                own.failures.fetch_add(1, Ordering::Relaxed);
+                let seen: u64 = self
+                    .own
+                    .iter()
+                    .map(|c| c.successes.load(Ordering::Relaxed))
+                    .sum::<u64>()
+                    << RUN_BITS;
+                let mut cur = self.run.load(Ordering::Relaxed);
+                loop {
+                    let next = if cur >> RUN_BITS == seen >> RUN_BITS {
+                        cur + u64::from(cur as u16 != u16::MAX)
+                    } else {
+                        seen | 1
+                    };
+                    match self.run.compare_exchange_weak(
+                        cur,
+                        next,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break,
+                        Err(actual) => cur = actual,
+                    }
+                }
+                black_box(cur);
+            }
         }
     }
 }
