@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Issue 4's ratios from the contention runner's slices, paired round by round.
+
+    cargo run --release --example contention -- \
+        --group closed_success,closed_mixed,open_reject --threads 1,2 \
+        --secs 2.1 --rounds 21 --slices target/slices.csv
+    python3 benches/paired.py target/slices.csv
+
+With `--rounds N` every contender of every group at one thread count runs
+one slice per round, in turns, so the slices of one round ran within a
+couple of seconds of each other. A ratio taken within each round and then
+summarised (median and interquartile range over the rounds) cancels the
+machine's slower and faster periods where they last longer than a round,
+which a ratio of two medians taken minutes apart does not.
+
+Standard library only. Rows whose contenders were not run are skipped.
+"""
+
+import csv
+import statistics
+import sys
+
+CS, CM, OR = "closed_success", "closed_mixed", "open_reject"
+
+
+def load(path):
+    d = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            key = (r["group"], r["contender"], int(r["threads"]), int(r["round"]))
+            d[key] = float(r["ns_per_op_thread"])
+    return d
+
+
+def quartiles(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 4], statistics.median(xs), xs[(3 * n) // 4]
+
+
+def main(path):
+    d = load(path)
+    threads = sorted({k[2] for k in d})
+    rounds = sorted({k[3] for k in d})
+
+    def per_round(f, t):
+        out = []
+        for r in rounds:
+            try:
+                out.append(f(lambda g, c: d[(g, c, t, r)]))
+            except KeyError:
+                pass
+        return out
+
+    def show(label, xs, target=None):
+        if not xs:
+            return
+        lo, med, hi = quartiles(xs)
+        line = f"{label:56} median {med:6.2f}  IQR {lo:6.2f}-{hi:6.2f}"
+        if target is not None:
+            text, ok = target
+            verdict = "met" if ok(med) else "missed"
+            line += f"  target {text}: {verdict} (met in {sum(map(ok, xs))} of {len(xs)} rounds)"
+        print(line)
+
+    for t in threads:
+        print(f"--- {t} thread(s), {len(rounds)} rounds")
+        show("fusebox-precise / floor-clock+add", per_round(lambda v: v(CS, "fusebox-precise") / v(CS, "floor-clock+add"), t), ("<= 1.3", lambda x: x <= 1.3))
+        show("fusebox-recent / floor-padded-add", per_round(lambda v: v(CS, "fusebox-recent") / v(CS, "floor-padded-add"), t), ("<= 2.5", lambda x: x <= 2.5))
+        show("fusebox-recent / recloser", per_round(lambda v: v(CS, "fusebox-recent") / v(CS, "recloser"), t), ("<= 0.6", lambda x: x <= 0.6))
+        for c in ["fusebox-precise", "fusebox-recent"]:
+            show(f"{c}: 1 % failures / all success", per_round(lambda v, c=c: v(CM, c) / v(CS, c), t), ("<= 1.25", lambda x: x <= 1.25))
+        for c in ["fusebox-precise", "fusebox-recent", "floor-padded-add", "floor-r1-word", "floor-r1-scan"]:
+            show(f"{c}: 1 % failures - all success (ns)", per_round(lambda v, c=c: v(CM, c) - v(CS, c), t))
+        # What exact R1 costs on its own, against what the target allows a
+        # breaker: a quarter of its own all-success time.
+        for f in ["floor-r1-word", "floor-r1-scan"]:
+            for c in ["fusebox-precise", "fusebox-recent"]:
+                show(
+                    f"{f} extra / (0.25 x {c} all success)",
+                    per_round(lambda v, f=f, c=c: (v(CM, f) - v(CS, f)) / (0.25 * v(CS, c)), t),
+                )
+        for c in ["fusebox-precise", "fusebox-recent"]:
+            show(f"{c}: open rejection (ns)", per_round(lambda v, c=c: v(OR, c), t), ("<= 10", lambda x: x <= 10))
+
+    if len(threads) > 1:
+        t0, t1 = threads[0], threads[1]
+        print(f"--- scaling {t1} / {t0} thread(s), from each contender's median slice")
+        for g in [CS, CM, OR]:
+            for c in sorted({k[1] for k in d if k[0] == g}):
+                m = {}
+                for t in (t0, t1):
+                    xs = [d[(g, c, t, r)] for r in rounds if (g, c, t, r) in d]
+                    if xs:
+                        m[t] = statistics.median(xs)
+                if len(m) == 2:
+                    print(f"{g:15} {c:18} {m[t0]:7.2f} ns  {m[t1]:7.2f} ns  scaling {t1 * m[t0] / (t0 * m[t1]):.2f}x")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
