@@ -84,18 +84,36 @@ def main(path):
             show(f"{c}: open rejection (ns)", per_round(lambda v, c=c: v(OR, c), t), ("<= 10", lambda x: x <= 10))
 
     if len(threads) > 1:
-        t0, t1 = threads[0], threads[1]
-        print(f"--- scaling {t1} / {t0} thread(s), from each contender's median slice")
+        t0 = threads[0]
+        print(f"--- aggregate scaling against {t0} thread(s), from each contender's median slice")
+        print(f"{'group':15} {'contender':18} " + " ".join(f"{t:>7}" for t in threads))
         for g in [CS, CM, OR]:
             for c in sorted({k[1] for k in d if k[0] == g}):
                 m = {}
-                for t in (t0, t1):
+                for t in threads:
                     xs = [d[(g, c, t, r)] for r in rounds if (g, c, t, r) in d]
                     if xs:
                         m[t] = statistics.median(xs)
-                if len(m) == 2:
-                    print(f"{g:15} {c:18} {m[t0]:7.2f} ns  {m[t1]:7.2f} ns  scaling {t1 * m[t0] / (t0 * m[t1]):.2f}x")
+                if t0 in m:
+                    cells = [f"{t * m[t0] / (t0 * m[t]):6.2f}x" if t in m else "      -" for t in threads]
+                    print(f"{g:15} {c:18} " + " ".join(cells))
 
+    # Aggregate against the best competitor (target: >= 10x at the highest
+    # thread count), from median slices: aggregate = threads / ns_per_op_thread.
+    competitors = ["mutex-breaker", "recloser", "failsafe", "failsafe-consec"]
+    print("--- closed_success aggregate: fusebox / best competitor, from median slices")
+    for t in threads:
+        def agg(c):
+            xs = [d[(CS, c, t, r)] for r in rounds if (CS, c, t, r) in d]
+            return t * 1e3 / statistics.median(xs) if xs else None
+
+        best = max(((agg(c), c) for c in competitors if agg(c)), default=None)
+        if best is None:
+            continue
+        for c in ["fusebox-precise", "fusebox-recent"]:
+            a = agg(c)
+            if a:
+                print(f"{t:3} thread(s): {c:16} {a:8.1f} Mops/s = {a / best[0]:5.2f}x {best[1]} ({best[0]:.1f})")
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
