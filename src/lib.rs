@@ -95,7 +95,7 @@
 //! the VM's fast periods, the high ends in its slow ones); aggregate
 //! throughput grows ~1.3–2.2× from one thread to two, where a mutex-based
 //! breaker or recloser falls to a third or less. A rejection while OPEN
-//! costs 14–23 ns (Precise) or 5.7–10.4 ns (Recent): one counter increment on
+//! costs 14–23 ns (Precise) or 5.7–11.5 ns (Recent): one counter increment on
 //! the thread's own stripe, no shared write.
 //!
 //! A failure that does not trip checks the error rate (R2) by summing the
