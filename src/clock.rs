@@ -288,6 +288,29 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore = "miri cannot read the TSC")]
+    fn only_recent_on_the_default_clock_reads_the_upkeep() {
+        // The hot path tests the `upkeep` field, not `source`: the two must
+        // agree, or a user's clock would be read through the upkeep word.
+        let (mock_clock, _mock) = quanta::Clock::mock();
+        for (mode, own, upkeep) in [
+            (ClockMode::Precise, false, false),
+            (ClockMode::Precise, true, false),
+            (ClockMode::Recent, true, false),
+            (ClockMode::Recent, false, true),
+        ] {
+            let clock = if own {
+                mock_clock.clone()
+            } else {
+                quanta::Clock::new()
+            };
+            let c = BreakerClock::new(clock, mode, own, 100);
+            assert_eq!(c.upkeep, upkeep, "{mode:?}, own clock: {own}");
+            assert_eq!(c.upkeep, c.source == Source::Upkeep);
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "miri cannot read the TSC")]
     fn tsc_bucket_width_is_close_to_the_nanosecond_width() {
         let clock = quanta::Clock::new();
         let c = BreakerClock::new(clock.clone(), ClockMode::Precise, true, 6_000_000_000);
