@@ -134,8 +134,11 @@ impl BreakerClock {
         // `Recent` on the default clock, the fast mode, first and through
         // its own field: a test of `source` here became a three-way switch
         // with this case out of line, behind a spill and two more branches
-        // (a Recent success ran 97 instructions from 11 lines of code; 93
-        // from 8 this way, and 9–16 % faster: BENCHMARKS.md, "Code layout").
+        // (in the runner's loop a Recent success ran 97 instructions from 11
+        // lines of code; 93 from 8 this way, and 9–16 % faster. How much a
+        // caller gains depends on how LLVM lays out its loop: BENCHMARKS.md,
+        // "Code layout"). `recent_nanos` and `now` keep the `source` test:
+        // the same change there measured no faster.
         if self.upkeep {
             return upkeep::recent_nanos().saturating_sub(self.origin_raw);
         }
