@@ -140,11 +140,25 @@ impl BreakerClock {
         // "Code layout"). `recent_nanos` and `now` keep the `source` test:
         // the same change there measured no faster.
         if self.upkeep {
-            return upkeep::recent_nanos().saturating_sub(self.origin_raw);
+            return self.upkeep_nanos();
         }
         match self.source {
             Source::Precise => self.clock.raw().saturating_sub(self.origin_raw),
             Source::Upkeep | Source::ClockRecent => self.recent_nanos(),
+        }
+    }
+
+    /// Nanoseconds since the origin from fusebox's upkeep: its last tick
+    /// less the origin, one compare and branch on the fast path. The origin
+    /// of an upkeep clock is a precise reading, at least 1, so a tick of 0
+    /// (no upkeep runs) also fails the compare and takes the cold path.
+    #[inline(always)]
+    fn upkeep_nanos(&self) -> u64 {
+        let tick = upkeep::last_tick();
+        if tick >= self.origin_raw {
+            tick - self.origin_raw
+        } else {
+            upkeep_behind(self.origin_raw)
         }
     }
 
@@ -187,6 +201,19 @@ impl BreakerClock {
                 (nanos, self.bucket.div(nanos))
             }
         }
+    }
+}
+
+/// [`BreakerClock::upkeep_nanos`] when the upkeep's tick is before `origin`:
+/// none runs (a precise read then), or the breaker was built between two
+/// ticks (0: the origin itself). It reads the tick again, so it needs only
+/// the origin, and the fast path sets up nothing for it.
+#[cold]
+#[inline(never)]
+fn upkeep_behind(origin: u64) -> u64 {
+    match upkeep::last_tick() {
+        0 => upkeep::precise_nanos().saturating_sub(origin),
+        tick => tick.saturating_sub(origin),
     }
 }
 
@@ -310,6 +337,20 @@ mod tests {
             assert_eq!(c.upkeep, upkeep, "{mode:?}, own clock: {own}");
             assert_eq!(c.upkeep, c.source == Source::Upkeep);
         }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "miri cannot read the TSC")]
+    fn an_upkeep_tick_before_the_origin_reads_as_the_origin() {
+        let mut c = BreakerClock::new(quanta::Clock::new(), ClockMode::Recent, false, 100);
+        // A tick of 0 (no upkeep runs) must fail the fast path's compare.
+        assert!(c.origin_raw >= 1);
+        // Whether or not an upkeep runs now (other tests start one), a
+        // reading before the origin is 0, never a wrapped difference.
+        c.origin_raw = u64::MAX;
+        assert_eq!(c.ticks(), 0);
+        assert_eq!(c.now(), 0);
+        assert_eq!(upkeep_behind(u64::MAX), 0);
     }
 
     #[test]

@@ -19,18 +19,12 @@ pub(crate) use loom::sync::Arc;
 /// threads created one after the other: the index of the counter stripe the
 /// thread writes.
 ///
-/// Threads get consecutive indices in the order they first touch any breaker,
-/// so up to `stripes` threads each own a stripe.
+/// Threads get consecutive indices in the order they first ask for one (a
+/// window write's slow path, or counting a stale verdict or a rejection), so
+/// up to `stripes` threads each own a stripe.
 #[cfg(not(fusebox_loom))]
 #[inline]
 pub(crate) fn thread_index() -> usize {
-    use std::cell::Cell;
-    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
-
-    static NEXT: StdAtomicUsize = StdAtomicUsize::new(0);
-    thread_local! {
-        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
     INDEX.with(|cell| {
         let index = cell.get();
         if index != usize::MAX {
@@ -44,6 +38,23 @@ pub(crate) fn thread_index() -> usize {
     })
 }
 
+/// The thread's index if it has one, else `usize::MAX`: one thread-local
+/// load, no branch, for the hot path (see `Window::my_stripe_fast`).
+#[cfg(not(fusebox_loom))]
+#[inline(always)]
+pub(crate) fn thread_index_or_max() -> usize {
+    INDEX.with(std::cell::Cell::get)
+}
+
+#[cfg(not(fusebox_loom))]
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(not(fusebox_loom))]
+thread_local! {
+    /// `usize::MAX` until the thread's first [`thread_index`].
+    static INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
 /// Under loom, threads are hashed by id: loom threads are real model threads
 /// and the model may run many executions in one process.
 #[cfg(fusebox_loom)]
@@ -53,6 +64,13 @@ pub(crate) fn thread_index() -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     loom::thread::current().id().hash(&mut hasher);
     hasher.finish() as usize
+}
+
+/// Under loom every thread has its index from the start.
+#[cfg(fusebox_loom)]
+#[inline]
+pub(crate) fn thread_index_or_max() -> usize {
+    thread_index()
 }
 
 /// A cell holding an `Arc<T>` that readers load without a lock and writers

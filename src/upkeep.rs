@@ -126,6 +126,21 @@ pub(crate) fn recent_nanos() -> u64 {
     precise_nanos()
 }
 
+/// The upkeep's last tick (at least 1), or 0 while no upkeep runs:
+/// [`recent_nanos`] without its fallback, for a caller that sends 0 down a
+/// cold path of its own.
+#[cfg(not(fusebox_loom))]
+#[inline(always)]
+pub(crate) fn last_tick() -> u64 {
+    TICKER.read()
+}
+
+/// Under loom no upkeep runs.
+#[cfg(fusebox_loom)]
+pub(crate) fn last_tick() -> u64 {
+    0
+}
+
 #[cfg(not(fusebox_loom))]
 pub use handle::{Upkeep, UpkeepHandle};
 

@@ -19,7 +19,10 @@
 //! through the slow path, which tells the fast path which slot to try. A
 //! thread writes
 //! only the stripe [`thread_index`](crate::sync::thread_index) picks, so with
-//! up to `stripes` threads no two threads write one cache line.
+//! up to `stripes` threads no two threads write one cache line (a thread
+//! that has no index yet writes the last stripe until its first slow-path
+//! write; see `my_stripe_fast`). Which stripe a count lands in never matters
+//! to what is counted: readers sum every stripe.
 //!
 //! The *era* is the low 8 bits of a counter of closings (R6 clears the
 //! window by starting a new era); readers count only slots of the current era
@@ -78,7 +81,7 @@
 //! bucket and stripe (beyond that a call still reaches the totals).
 
 use crate::clock::Divider;
-use crate::sync::{thread_index, AtomicU64, Ordering};
+use crate::sync::{thread_index, thread_index_or_max, AtomicU64, Ordering};
 
 const LINE_BYTES: usize = 128; // crossbeam's CachePadded size on x86_64
 const LINE_WORDS: usize = LINE_BYTES / 8;
@@ -207,44 +210,54 @@ pub(crate) struct Window {
     hint: AtomicU64,
 }
 
-/// The window's geometry in one word: the index of stripe 0's first slot
-/// (the 128-byte alignment offset plus `HEAD_WORDS`), `log2` of the stripe
-/// stride in words, and the stripe and slot masks, 16 bits each
-/// (stripes <= 64 and slots <= 1024 by the configuration's limits).
+/// The window's geometry: the index of stripe 0's first slot (the 128-byte
+/// alignment offset plus `HEAD_WORDS`), `log2` of the stripe stride in words,
+/// and the stripe and slot masks (stripes <= 64 and slots <= 1024 by the
+/// configuration's limits). Each field is its own small integer, all in one
+/// word: the hot path reads each with one zero-extending load, where one
+/// packed `u64` cost a shift and a mask per field after its load (six
+/// instructions more per call).
 #[derive(Debug, Clone, Copy)]
-struct Geometry(u64);
+struct Geometry {
+    first: u16,
+    stripe_mask: u16,
+    slot_mask: u16,
+    stride_shift: u8,
+}
 
 impl Geometry {
     fn new(first: usize, stride_shift: u32, stripe_mask: usize, slot_mask: usize) -> Geometry {
+        // The hot path computes a stripe's start in `u32` (see `record_at`).
         assert!(
-            first < 1 << 16 && stride_shift < 64 && stripe_mask < 1 << 16 && slot_mask < 1 << 16
+            stride_shift < 32 && (stripe_mask as u64 + 1) << stride_shift <= 1 << 32,
+            "window too large"
         );
-        Geometry(
-            slot_mask as u64
-                | (stripe_mask as u64) << 16
-                | u64::from(stride_shift) << 32
-                | (first as u64) << 48,
-        )
+        Geometry {
+            first: u16::try_from(first).expect("window too large"),
+            stripe_mask: u16::try_from(stripe_mask).expect("too many stripes"),
+            slot_mask: u16::try_from(slot_mask).expect("too many buckets"),
+            stride_shift: stride_shift as u8,
+        }
     }
 
     #[inline(always)]
     fn slot_mask(self) -> usize {
-        (self.0 & 0xFFFF) as usize
+        usize::from(self.slot_mask)
     }
 
     #[inline(always)]
     fn stripe_mask(self) -> usize {
-        ((self.0 >> 16) & 0xFFFF) as usize
+        usize::from(self.stripe_mask)
     }
 
     #[inline(always)]
     fn stride_shift(self) -> u32 {
-        ((self.0 >> 32) & 0x3F) as u32
+        u32::from(self.stride_shift)
     }
 
     #[inline(always)]
     fn first(self) -> usize {
-        (self.0 >> 48) as usize
+        usize::from(self.first)
     }
 }
 
@@ -316,6 +329,20 @@ impl Window {
         thread_index() & self.geometry.stripe_mask()
     }
 
+    /// The caller's stripe for the fast path: its thread's index without
+    /// the first-use check, so a thread that has none yet (the index reads
+    /// `usize::MAX`) writes to the last stripe. Its first trip through the
+    /// slow path gives it an index ([`record_slow_at`](Self::record_slow_at)
+    /// stripes by [`my_stripe`](Self::my_stripe)), and every thread takes
+    /// that path at least once per bucket it writes in (the first write of
+    /// a bucket in a stripe finds the slot's tag stale) and on every lost
+    /// CAS, so threads share that stripe only briefly. Any stripe is
+    /// correct: a slot's counts are summed over all stripes.
+    #[inline(always)]
+    fn my_stripe_fast(&self) -> usize {
+        thread_index_or_max() & self.geometry.stripe_mask()
+    }
+
     #[inline]
     fn total_word(&self, stripe: usize, which: usize) -> &AtomicU64 {
         self.word(stripe, which)
@@ -357,15 +384,18 @@ impl Window {
     ///
     /// The common case (the stripe's hinted slot holds this bucket and its
     /// count word is in step) is one CAS on the caller's own stripe after
-    /// six loads (the stripe index, the geometry word, the hint, the words'
-    /// base and length, then the slot's tag and count), with no division;
-    /// everything else is [`record_slow`](Self::record_slow).
+    /// loads of the stripe index, the geometry's four fields (one word, each
+    /// field zero-extended by its load, so no shift or mask follows), the
+    /// hint, the words' base and length, then the slot's tag and count, with
+    /// no division and no branch on the thread's first use (see
+    /// [`my_stripe_fast`](Self::my_stripe_fast)); everything else is
+    /// [`record_slow`](Self::record_slow).
     ///
     /// On the x86 machine the benchmarks run on, the locked instruction is
     /// a small part of the call: replacing the CAS with a plain store (an
     /// unsound experiment) saved about 0.3 ns of ~5.5, and cutting four
     /// loads saved about as much (BENCHMARKS.md, "Where the time goes").
-    /// Hence the packed geometry, the divider loaded only on the slow path,
+    /// Hence the geometry in one word, the divider loaded only on the slow path,
     /// and the tag's epoch and era checked in one compare.
     ///
     /// Two choices keep the CAS off the clock's critical path (measured on
@@ -383,13 +413,16 @@ impl Window {
     /// index `e & (R - 1)`.
     #[inline(always)]
     pub(crate) fn record_at(&self, t: u64, bucket: &Divider, era: u8, outcome: Outcome) {
-        let stripe = self.my_stripe();
+        let stripe = self.my_stripe_fast();
         let hint = self.hint.load(Ordering::Relaxed);
         // The slot's place in its stripe does not wait for the stripe index
         // (a thread-local load), so it is added to the fixed start first.
         let g = self.geometry;
         let in_stripe = g.first() + ((hint as usize) & g.slot_mask()) * WORDS_PER_SLOT;
-        let at = (stripe << g.stride_shift()) + in_stripe;
+        // The stripe's start in `u32` (`stride_shift < 32`, the stripe below
+        // 2^16): the compiler then knows `at + 3` cannot overflow, and the
+        // slice below costs one bounds compare, not two.
+        let at = (stripe as u32).wrapping_shl(g.stride_shift()) as usize + in_stripe;
         let Some([tag_word, success, failure]) = self.words.get(at..at + 3) else {
             return;
         };
@@ -419,15 +452,17 @@ impl Window {
                 }
             }
         }
-        self.record_slow_at(stripe, t, bucket, era, outcome);
+        self.record_slow_at(t, bucket, era, outcome);
     }
 
     /// The slow path from a reading: the division happens here, off the
     /// fast path (whose registers then need not hold the divider).
     #[cold]
     #[inline(never)]
-    fn record_slow_at(&self, stripe: usize, t: u64, bucket: &Divider, era: u8, outcome: Outcome) {
-        self.record_slow(stripe, bucket.div(t), era, outcome);
+    fn record_slow_at(&self, t: u64, bucket: &Divider, era: u8, outcome: Outcome) {
+        // `my_stripe`, not the fast path's stripe: a thread without an index
+        // gets one here.
+        self.record_slow(self.my_stripe(), bucket.div(t), era, outcome);
     }
 
     /// The roll-over protocol (see the module docs).
