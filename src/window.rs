@@ -16,7 +16,8 @@
 //! Before the ring, each stripe has a three-word header: successes and
 //! failures *folded* out of slots when they roll over, and rejections. One
 //! more word, the *hint*, is shared by all stripes: the newest epoch counted
-//! through the slow path, which tells the fast path which slot to try. A
+//! through the slow path, packed with its slot's offset in a stripe, which
+//! tells the fast path which slot to try. A
 //! thread writes
 //! only the stripe [`thread_index`](crate::sync::thread_index) picks, so with
 //! up to `stripes` threads no two threads write one cache line (a thread
@@ -97,6 +98,10 @@ const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 const ONE: u64 = 1 << SEQ_BITS;
 const ERA_SHIFT: u32 = SEQ_BITS;
 const EPOCH_SHIFT: u32 = 16;
+/// The hint keeps its epoch where a tag does, and its slot's offset in the
+/// stripe below it, in the bits a tag gives to the era and `seq`.
+const HINT_EPOCH_SHIFT: u32 = EPOCH_SHIFT;
+const HINT_SLOT_MASK: u64 = (1 << HINT_EPOCH_SHIFT) - 1;
 
 /// Whether a verdict was a success or a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,7 +210,9 @@ pub(crate) struct Window {
     geometry: Geometry,
     buckets: u64,
     /// The newest epoch any stripe counted in through the slow path: which
-    /// slot the fast path tries first. Written about once per bucket width,
+    /// slot the fast path tries first, packed with that slot's offset in a
+    /// stripe (see [`hint_for`](Self::hint_for)), so the fast path needs
+    /// neither `first` nor `slot_mask`. Written about once per bucket width,
     /// read by every call: it sits with the read-only fields above.
     hint: AtomicU64,
 }
@@ -214,9 +221,9 @@ pub(crate) struct Window {
 /// alignment offset plus `HEAD_WORDS`), `log2` of the stripe stride in words,
 /// and the stripe and slot masks (stripes <= 64 and slots <= 1024 by the
 /// configuration's limits). Each field is its own small integer, all in one
-/// word: the hot path reads each with one zero-extending load, where one
-/// packed `u64` cost a shift and a mask per field after its load (six
-/// instructions more per call).
+/// word: the hot path reads the two it needs (the stripe mask and the
+/// stride) with one zero-extending load each, where one packed `u64` cost a
+/// shift and a mask per field after its load.
 #[derive(Debug, Clone, Copy)]
 struct Geometry {
     first: u16,
@@ -228,8 +235,11 @@ struct Geometry {
 impl Geometry {
     fn new(first: usize, stride_shift: u32, stripe_mask: usize, slot_mask: usize) -> Geometry {
         // The hot path computes a stripe's start in `u32` (see `record_at`).
+        // The hint packs a slot's offset in a stripe below its epoch.
         assert!(
-            stride_shift < 32 && (stripe_mask as u64 + 1) << stride_shift <= 1 << 32,
+            stride_shift < 32
+                && (stripe_mask as u64 + 1) << stride_shift <= 1 << 32
+                && (first + slot_mask * WORDS_PER_SLOT) as u64 <= HINT_SLOT_MASK,
             "window too large"
         );
         Geometry {
@@ -284,7 +294,7 @@ impl Window {
         // Reading an address is safe; it only picks where stripe 0 starts.
         let addr = words.as_ptr() as usize;
         let offset = (LINE_BYTES - addr % LINE_BYTES) % LINE_BYTES / 8;
-        Window {
+        let mut window = Window {
             words,
             geometry: Geometry::new(
                 offset + HEAD_WORDS,
@@ -294,7 +304,18 @@ impl Window {
             ),
             buckets: u64::from(buckets),
             hint: AtomicU64::new(0),
-        }
+        };
+        window.hint = AtomicU64::new(window.hint_for(0));
+        window
+    }
+
+    /// The hint for `epoch`: the epoch in the tag's place, and where its
+    /// slot starts in a stripe in the low bits. One word, so a hint is
+    /// never torn between the two.
+    fn hint_for(&self, epoch: u64) -> u64 {
+        let slot =
+            self.geometry.first() + (epoch as usize & self.geometry.slot_mask()) * WORDS_PER_SLOT;
+        (epoch << HINT_EPOCH_SHIFT) | slot as u64
     }
 
     /// Heap bytes this window owns.
@@ -384,10 +405,10 @@ impl Window {
     ///
     /// The common case (the stripe's hinted slot holds this bucket and its
     /// count word is in step) is one CAS on the caller's own stripe after
-    /// loads of the stripe index, the geometry's four fields (one word, each
-    /// field zero-extended by its load, so no shift or mask follows), the
-    /// hint, the words' base and length, then the slot's tag and count, with
-    /// no division and no branch on the thread's first use (see
+    /// loads of the stripe index, the stripe mask and stride, the hint (the
+    /// slot's epoch and its offset in the stripe, one word), the words' base
+    /// and length, then the slot's tag and count, with no division and no
+    /// branch on the thread's first use (see
     /// [`my_stripe_fast`](Self::my_stripe_fast)); everything else is
     /// [`record_slow`](Self::record_slow).
     ///
@@ -415,14 +436,12 @@ impl Window {
     pub(crate) fn record_at(&self, t: u64, bucket: &Divider, era: u8, outcome: Outcome) {
         let stripe = self.my_stripe_fast();
         let hint = self.hint.load(Ordering::Relaxed);
-        // The slot's place in its stripe does not wait for the stripe index
-        // (a thread-local load), so it is added to the fixed start first.
-        let g = self.geometry;
-        let in_stripe = g.first() + ((hint as usize) & g.slot_mask()) * WORDS_PER_SLOT;
         // The stripe's start in `u32` (`stride_shift < 32`, the stripe below
         // 2^16): the compiler then knows `at + 3` cannot overflow, and the
-        // slice below costs one bounds compare, not two.
-        let at = (stripe as u32).wrapping_shl(g.stride_shift()) as usize + in_stripe;
+        // slice below costs one bounds compare, not two. The slot's place in
+        // the stripe is the hint's low bits.
+        let at = (stripe as u32).wrapping_shl(self.geometry.stride_shift()) as usize
+            + (hint as u16 as usize);
         let Some([tag_word, success, failure]) = self.words.get(at..at + 3) else {
             return;
         };
@@ -432,16 +451,18 @@ impl Window {
             Outcome::Failure => failure,
         };
         let c = counter.load(Ordering::Relaxed);
-        // `hint * width <= t < (hint + 1) * width`: `t`'s epoch is `hint`.
-        // Hints are epochs of real readings, so `hint * width <= t` never
-        // overflows. The tag's epoch and era are checked in one compare
-        // (the packed tag above its `seq` byte; written out rather than
-        // through `Tag::pack`, whose `<< 16` then `>> 8` LLVM cannot fold:
-        // three instructions more per call), its `seq` against the count
-        // word's low byte, and saturation by the add's carry.
-        if t.wrapping_sub(hint.wrapping_mul(bucket.width())) < bucket.width()
-            && tag >> SEQ_BITS == ((hint << (EPOCH_SHIFT - ERA_SHIFT)) | u64::from(era))
-            && count_seq(c) == tag as u8
+        // `epoch * width <= t < (epoch + 1) * width`: `t`'s epoch is the
+        // hint's. Hints are epochs of real readings, so `epoch * width <= t`
+        // never overflows. Then the whole tag in one compare: the hint's
+        // epoch is already where the tag keeps it, the era below it, and the
+        // `seq` must be the count word's low byte. Saturation is the add's
+        // carry.
+        let epoch = hint >> HINT_EPOCH_SHIFT;
+        if t.wrapping_sub(epoch.wrapping_mul(bucket.width())) < bucket.width()
+            && tag
+                == (hint & !HINT_SLOT_MASK)
+                    | (u64::from(era) << ERA_SHIFT)
+                    | u64::from(count_seq(c))
         {
             if let Some(next) = plus_one(c) {
                 if counter
@@ -509,8 +530,8 @@ impl Window {
                     // boundary) must not pull every stripe back. A racing
                     // store can still leave an older epoch; a wrong hint
                     // costs a slow path, never a wrong count.
-                    if self.hint.load(Ordering::Relaxed) < epoch {
-                        self.hint.store(epoch, Ordering::Relaxed);
+                    if self.hint.load(Ordering::Relaxed) >> HINT_EPOCH_SHIFT < epoch {
+                        self.hint.store(self.hint_for(epoch), Ordering::Relaxed);
                     }
                     return;
                 }
@@ -716,6 +737,31 @@ mod tests {
         );
         assert_eq!(w.stripes(), crate::config::MAX_STRIPES);
         assert_eq!(w.ring(), 1024);
+    }
+
+    #[test]
+    fn hints_point_at_their_epochs_slot() {
+        for (stripes, buckets) in [
+            (1, 1),
+            (4, 10),
+            (
+                crate::config::MAX_STRIPES,
+                crate::config::MAX_WINDOW_BUCKETS,
+            ),
+        ] {
+            let w = Window::new(stripes, buckets);
+            let g = w.geometry;
+            for e in [0u64, 1, 9, 10, 1023, 1024, (1 << 45) - 1] {
+                let h = w.hint_for(e);
+                assert_eq!(h >> HINT_EPOCH_SHIFT, e);
+                let slot = g.first() + (e as usize & g.slot_mask()) * WORDS_PER_SLOT;
+                assert_eq!((h & HINT_SLOT_MASK) as usize, slot);
+            }
+            // A new window's hint is epoch 0's slot, never a stripe's
+            // header or padding (whose words the fast path would misread
+            // as a tag and a count).
+            assert_eq!(w.hint.load(Ordering::Relaxed), w.hint_for(0));
+        }
     }
 
     #[test]
