@@ -173,6 +173,11 @@ impl BreakerClock {
     /// user's clock's recent time (a precise read while that reads 0).
     #[inline(always)]
     fn recent_nanos(&self) -> u64 {
+        // The same value as `upkeep_nanos`, written the older way on purpose:
+        // sharing `upkeep_nanos` here let LLVM merge the two copies, and the
+        // success path then reached the shared block through a taken branch
+        // (82 instructions and 3 taken branches in the runner's loop, against
+        // 80 and 2).
         if self.source == Source::Upkeep {
             return upkeep::recent_nanos().saturating_sub(self.origin_raw);
         }

@@ -211,7 +211,7 @@ pub(crate) struct Window {
     buckets: u64,
     /// The newest epoch any stripe counted in through the slow path: which
     /// slot the fast path tries first, packed with that slot's offset in a
-    /// stripe (see [`hint_for`](Self::hint_for)), so the fast path needs
+    /// stripe (see [`Geometry::hint`]), so the fast path needs
     /// neither `first` nor `slot_mask`. Written about once per bucket width,
     /// read by every call: it sits with the read-only fields above.
     hint: AtomicU64,
@@ -269,6 +269,14 @@ impl Geometry {
     fn first(self) -> usize {
         usize::from(self.first)
     }
+
+    /// The hint for `epoch`: the epoch in the tag's place, and where its
+    /// slot starts in a stripe in the low bits. One word, so a hint is
+    /// never torn between the two.
+    fn hint(self, epoch: u64) -> u64 {
+        let slot = self.first() + (epoch as usize & self.slot_mask()) * WORDS_PER_SLOT;
+        (epoch << HINT_EPOCH_SHIFT) | slot as u64
+    }
 }
 
 impl std::fmt::Debug for Window {
@@ -294,28 +302,20 @@ impl Window {
         // Reading an address is safe; it only picks where stripe 0 starts.
         let addr = words.as_ptr() as usize;
         let offset = (LINE_BYTES - addr % LINE_BYTES) % LINE_BYTES / 8;
-        let mut window = Window {
+        let geometry = Geometry::new(
+            offset + HEAD_WORDS,
+            stride.trailing_zeros(),
+            stripes - 1,
+            ring - 1,
+        );
+        Window {
             words,
-            geometry: Geometry::new(
-                offset + HEAD_WORDS,
-                stride.trailing_zeros(),
-                stripes - 1,
-                ring - 1,
-            ),
+            geometry,
             buckets: u64::from(buckets),
-            hint: AtomicU64::new(0),
-        };
-        window.hint = AtomicU64::new(window.hint_for(0));
-        window
-    }
-
-    /// The hint for `epoch`: the epoch in the tag's place, and where its
-    /// slot starts in a stripe in the low bits. One word, so a hint is
-    /// never torn between the two.
-    fn hint_for(&self, epoch: u64) -> u64 {
-        let slot =
-            self.geometry.first() + (epoch as usize & self.geometry.slot_mask()) * WORDS_PER_SLOT;
-        (epoch << HINT_EPOCH_SHIFT) | slot as u64
+            // Epoch 0's slot: a hint of 0 would point the fast path at a
+            // stripe's header.
+            hint: AtomicU64::new(geometry.hint(0)),
+        }
     }
 
     /// Heap bytes this window owns.
@@ -531,7 +531,8 @@ impl Window {
                     // store can still leave an older epoch; a wrong hint
                     // costs a slow path, never a wrong count.
                     if self.hint.load(Ordering::Relaxed) >> HINT_EPOCH_SHIFT < epoch {
-                        self.hint.store(self.hint_for(epoch), Ordering::Relaxed);
+                        self.hint
+                            .store(self.geometry.hint(epoch), Ordering::Relaxed);
                     }
                     return;
                 }
@@ -753,7 +754,7 @@ mod tests {
             let w = Window::new(stripes, buckets);
             let g = w.geometry;
             for e in [0u64, 1, 9, 10, 1023, 1024, (1 << 45) - 1] {
-                let h = w.hint_for(e);
+                let h = g.hint(e);
                 assert_eq!(h >> HINT_EPOCH_SHIFT, e);
                 let slot = g.first() + (e as usize & g.slot_mask()) * WORDS_PER_SLOT;
                 assert_eq!((h & HINT_SLOT_MASK) as usize, slot);
@@ -761,7 +762,7 @@ mod tests {
             // A new window's hint is epoch 0's slot, never a stripe's
             // header or padding (whose words the fast path would misread
             // as a tag and a count).
-            assert_eq!(w.hint.load(Ordering::Relaxed), w.hint_for(0));
+            assert_eq!(w.hint.load(Ordering::Relaxed), g.hint(0));
         }
     }
 
