@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use fusebox::quanta::{Clock, Mock};
 use fusebox::{
-    Builder, CallError, CircuitBreaker, ConfigError, Permit, Reason, Registry, Rejected, Snapshot,
-    State, StateChange,
+    Builder, CallError, CircuitBreaker, ClockMode, ConfigError, Permit, Reason, Registry, Rejected,
+    Snapshot, State, StateChange,
 };
 
 // ---- helpers ---------------------------------------------------------------
@@ -917,6 +917,40 @@ fn api_quanta_is_reexported() {
     fail(&cb);
     mock.increment(Duration::from_secs(1));
     assert_eq!(cb.state(), State::HalfOpen);
+}
+
+#[test]
+fn api_recent_mode_on_a_users_clock_reads_that_clock_while_an_upkeep_runs() {
+    // fusebox's upkeep keeps the process's time; a breaker built on a clock
+    // of the user's reads that clock in Recent mode too, never the upkeep.
+    let _upkeep = fusebox::Upkeep::new(Duration::from_millis(1))
+        .start()
+        .expect("no other test in this binary starts an upkeep");
+    let (clock, mock) = Clock::mock();
+    let cb = CircuitBreaker::builder("recent-on-a-mock")
+        .clock(clock)
+        .clock_mode(ClockMode::Recent)
+        .consecutive_failure_threshold(100)
+        .min_calls_for_error_rate(10)
+        .monitoring_window(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        fail(&cb);
+    }
+    for _ in 0..4 {
+        cb.call(|| Ok::<(), ()>(())).unwrap();
+    }
+    assert_eq!(cb.snapshot().recent_calls, 9);
+    // A minute on the mock, none on the upkeep: the nine calls leave the
+    // window, so the tenth call (a failure) cannot trip the error rate.
+    mock.increment(Duration::from_secs(61));
+    fail(&cb);
+    let s = cb.snapshot();
+    assert_eq!(
+        (s.state, s.recent_calls, s.error_rate),
+        (State::Closed, 1, 100.0)
+    );
 }
 
 // ---- seed-style triple ------------------------------------------------------------

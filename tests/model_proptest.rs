@@ -55,6 +55,7 @@ prop_compose! {
         window_extra in prop_oneof![Just(0u64), 0..=10 * SEC],
         min_calls_for_error_rate in 1u32..=10,
         origin_ns in prop_oneof![3 => Just(0u64), 1 => 0..=20 * SEC],
+        recent in any::<bool>(),
     ) -> Cfg {
         let window_ns = (u64::from(window_buckets) * MS + window_extra).min(10 * SEC);
         Cfg {
@@ -67,6 +68,7 @@ prop_compose! {
             min_calls_for_error_rate,
             window_buckets,
             origin_ns,
+            recent,
         }
     }
 }
@@ -134,12 +136,20 @@ fn base() -> Cfg {
         min_calls_for_error_rate: 4,
         window_buckets: 10,
         origin_ns: 0,
+        recent: false,
     }
 }
 
+/// Runs a hand-written scenario in both clock modes.
 fn check(cfg: &Cfg, ops: &[Op]) {
-    if let Err(divergence) = run(cfg, ops) {
-        panic!("{divergence}\nconfig: {cfg:?}");
+    for recent in [false, true] {
+        let cfg = Cfg {
+            recent,
+            ..cfg.clone()
+        };
+        if let Err(divergence) = run(&cfg, ops) {
+            panic!("{divergence}\nconfig: {cfg:?}");
+        }
     }
 }
 
@@ -350,6 +360,7 @@ fn window_is_cleared_even_after_256_closings_differential() {
         min_calls_for_error_rate: 5,
         window_buckets: 10,
         origin_ns: 0,
+        recent: false,
     };
     let mut ops = vec![CallErr, CallErr, CallErr, CallErr, CallOk, Advance(SEC)];
     for _ in 0..256 {

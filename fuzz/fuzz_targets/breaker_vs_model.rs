@@ -30,6 +30,7 @@ struct FuzzCfg {
     window_extra: u32,
     min_calls: u8,
     origin: u32,
+    recent: bool,
 }
 
 /// A duration > 0 at one of several scales (the spec allows any > 0).
@@ -73,6 +74,7 @@ impl FuzzCfg {
             } else {
                 u64::from(self.origin) * 8
             },
+            recent: self.recent,
         }
     }
 }

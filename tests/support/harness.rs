@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fusebox::quanta::{Clock, Mock};
-use fusebox::{CallError, CircuitBreaker, Permit, Rejected, Snapshot, State};
+use fusebox::{CallError, CircuitBreaker, ClockMode, Permit, Rejected, Snapshot, State};
 
 use crate::model::{Model, ModelConfig, ModelPermit, ModelRejected};
 
@@ -39,6 +39,10 @@ pub struct Cfg {
     pub window_buckets: u32,
     /// Mock clock reading when the breaker is built (its origin).
     pub origin_ns: u64,
+    /// Run the breaker in [`ClockMode::Recent`]: on a mock clock it reads
+    /// the mock's recent time, which is the mock's time, so the model is the
+    /// same in both modes; the engine's paths to it are not.
+    pub recent: bool,
 }
 
 impl Cfg {
@@ -71,6 +75,11 @@ impl Cfg {
             .min_calls_for_error_rate(self.min_calls_for_error_rate)
             .window_buckets(self.window_buckets)
             .clock(clock)
+            .clock_mode(if self.recent {
+                ClockMode::Recent
+            } else {
+                ClockMode::Precise
+            })
             .build()
             .unwrap_or_else(|e| panic!("harness config must be valid: {e}: {self:?}"))
     }
