@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use fusebox::quanta::Clock;
-use fusebox::CircuitBreaker;
+use fusebox::{CircuitBreaker, ClockMode};
 use libfuzzer_sys::fuzz_target;
 
 const MS: u64 = 1_000_000;
@@ -42,6 +42,9 @@ struct Input {
     buckets: u16,
     window_extra: u32,
     origin: u32,
+    /// Run the breaker in `ClockMode::Recent` (it then reads the mock's
+    /// recent time, the same time, through another path).
+    recent: bool,
     ops: Vec<WOp>,
 }
 
@@ -87,6 +90,11 @@ fuzz_target!(|input: Input| {
         .monitoring_window(Duration::from_nanos(window_ns))
         .window_buckets(buckets)
         .clock(clock)
+        .clock_mode(if input.recent {
+            ClockMode::Recent
+        } else {
+            ClockMode::Precise
+        })
         .build()
         .expect("valid window config");
 
