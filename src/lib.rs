@@ -90,7 +90,7 @@
 //! Measured on a 2-vCPU AMD EPYC VM (`BENCHMARKS.md` has the machine, the
 //! commands and every figure): `call(|| Ok(()))` costs 12–18 ns with the
 //! default [`ClockMode::Precise`] (the TSC read alone is ~12 ns) and
-//! 4.7–8.1 ns with [`ClockMode::Recent`], which replaces the clock read by
+//! 4.7–8.5 ns with [`ClockMode::Recent`], which replaces the clock read by
 //! one inlined load for users who run an [`Upkeep`] thread (the low ends in
 //! the VM's fast periods, the high ends in its slow ones); aggregate
 //! throughput grows ~1.5–2.2× from one thread to two, where a mutex-based
