@@ -149,8 +149,11 @@ impl BreakerClock {
         // through `upkeep_nanos`'s cold path (its `origin_raw` is the
         // maximum), so that Precise needs no second test of `source`: a
         // Precise success in the runner's loop went from 91 instructions
-        // and 7 taken branches to 85 and 6, and ran 4–5 % faster in three
-        // paired A/Bs, with Recent unchanged (BENCHMARKS.md, "Code layout").
+        // and 7 taken branches to 85 and 6. It ran 5 % faster in an
+        // in-process A/B, and beside the old engine in the runner it was
+        // faster in 7 of 8 turns (1 tie); Recent, 7 % faster in-process,
+        // did not move measurably in the runner (BENCHMARKS.md, "Code
+        // layout" and the `f538034` headline section).
         if self.coarse {
             return self.upkeep_nanos();
         }
