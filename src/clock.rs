@@ -176,15 +176,20 @@ impl BreakerClock {
         }
     }
 
-    /// The cold side of [`upkeep_nanos`](Self::upkeep_nanos): a tick not
-    /// after the origin, or a user's clock in Recent mode.
+    /// The cold side of [`upkeep_nanos`](Self::upkeep_nanos): a user's
+    /// clock in Recent mode, or an upkeep tick not after the origin. That is
+    /// either no upkeep running (a precise read then) or a breaker built
+    /// between two ticks (0: the origin itself). The tick is read again, so
+    /// the fast path sets up nothing for this call.
     #[cold]
     #[inline(never)]
     fn coarse_behind(&self) -> u64 {
-        if self.source == Source::Upkeep {
-            upkeep_behind(self.origin_raw)
-        } else {
-            self.recent_nanos()
+        if self.source != Source::Upkeep {
+            return self.recent_nanos();
+        }
+        match upkeep::last_tick() {
+            0 => upkeep::precise_nanos().saturating_sub(self.origin_raw),
+            tick => tick.saturating_sub(self.origin_raw),
         }
     }
 
@@ -233,19 +238,6 @@ impl BreakerClock {
                 (nanos, self.bucket.div(nanos))
             }
         }
-    }
-}
-
-/// [`BreakerClock::upkeep_nanos`] when the upkeep's tick is before `origin`:
-/// none runs (a precise read then), or the breaker was built between two
-/// ticks (0: the origin itself). It reads the tick again, so it needs only
-/// the origin, and the fast path sets up nothing for it.
-#[cold]
-#[inline(never)]
-fn upkeep_behind(origin: u64) -> u64 {
-    match upkeep::last_tick() {
-        0 => upkeep::precise_nanos().saturating_sub(origin),
-        tick => tick.saturating_sub(origin),
     }
 }
 
@@ -386,7 +378,7 @@ mod tests {
         c.origin_raw = u64::MAX;
         assert_eq!(c.ticks(), 0);
         assert_eq!(c.now(), 0);
-        assert_eq!(upkeep_behind(u64::MAX), 0);
+        assert_eq!(c.coarse_behind(), 0);
     }
 
     #[test]
