@@ -380,18 +380,29 @@ impl CircuitBreaker {
     fn closed_verdict(&self, admitted: u64, outcome: Outcome) {
         match outcome {
             Outcome::Success => {
-                // The success path needs only the reading in the window's
-                // unit, not nanoseconds; nothing depends on it until the
-                // window write's bounds check.
-                let ticks = self.clock.ticks();
-                let bits = self.core.word.load(Ordering::Acquire);
-                let consecutive = self.failures.consecutive.load(Ordering::Relaxed);
-                if bits != admitted {
-                    // R9: a transition happened since admission: totals only.
-                    self.window.count_total(outcome);
-                    return;
+                // The success path needs only the bucket: in Recent mode the
+                // upkeep's epoch cell, in Precise the reading in the window's
+                // unit, not nanoseconds. Nothing depends on either until the
+                // window write's bucket check.
+                if self.clock.coarse() {
+                    let now = self.clock.current_epoch();
+                    let Some((era, consecutive)) = self.current_success(admitted) else {
+                        return;
+                    };
+                    if !self.window.record_current(now, era as u8, Outcome::Success) {
+                        self.success_off_the_cell(era);
+                    }
+                    self.reset_consecutive(era, consecutive);
+                } else {
+                    let ticks = self.clock.precise_ticks();
+                    let Some((era, consecutive)) = self.current_success(admitted) else {
+                        return;
+                    };
+                    let bucket = self.clock.bucket();
+                    self.window
+                        .record_at(ticks, bucket, era as u8, Outcome::Success);
+                    self.reset_consecutive(era, consecutive);
                 }
-                self.note_success(Word::era_of_bits(bits), ticks, consecutive);
             }
             Outcome::Failure => self.closed_failure(admitted),
         }
@@ -461,15 +472,39 @@ impl CircuitBreaker {
         let _ = self.transition(w, w.enter(State::Open, w.era), trip.into());
     }
 
-    /// Records a current success of `era`, read at `ticks`, in the window
-    /// and resets the consecutive-failure count. `cur` is the consecutive
-    /// word, loaded by the caller before the window write so that its load
-    /// is not queued behind that write's locked instruction.
+    /// R9 for a success admitted under the CLOSED word `admitted`: its era
+    /// and the consecutive word if it is still current, else `None` after
+    /// counting it in the totals only. The consecutive word is loaded here,
+    /// before the window write, so that its load is not queued behind that
+    /// write's locked instruction.
     #[inline(always)]
-    fn note_success(&self, era: u64, ticks: u64, cur: u64) {
-        let bucket = self.clock.bucket();
+    fn current_success(&self, admitted: u64) -> Option<(u64, u64)> {
+        let bits = self.core.word.load(Ordering::Acquire);
+        let consecutive = self.failures.consecutive.load(Ordering::Relaxed);
+        if bits != admitted {
+            // R9: a transition happened since admission: totals only.
+            self.window.count_total(Outcome::Success);
+            return None;
+        }
+        Some((Word::era_of_bits(bits), consecutive))
+    }
+
+    /// A Recent success whose epoch cell did not match the hinted bucket:
+    /// no upkeep runs, a bucket just began, a user's clock, or a slot to
+    /// roll. Reads the time and records it the long way.
+    #[cold]
+    #[inline(never)]
+    fn success_off_the_cell(&self, era: u64) {
+        let ticks = self.clock.ticks();
         self.window
-            .record_at(ticks, bucket, era as u8, Outcome::Success);
+            .record_at(ticks, self.clock.bucket(), era as u8, Outcome::Success);
+    }
+
+    /// The success's reset of the consecutive-failure count (R1), from `cur`,
+    /// the consecutive word [`current_success`](Self::current_success)
+    /// loaded.
+    #[inline(always)]
+    fn reset_consecutive(&self, era: u64, cur: u64) {
         let c = &self.failures.consecutive;
         if cur & CONSEC_COUNT_MASK != 0 && !consec_newer(cur, era) {
             // One attempt: if a failure raced in, it is ordered after us.
@@ -535,11 +570,12 @@ impl CircuitBreaker {
             };
             if won {
                 match outcome {
-                    Outcome::Success => self.note_success(
-                        era,
-                        ticks,
-                        self.failures.consecutive.load(Ordering::Relaxed),
-                    ),
+                    Outcome::Success => {
+                        let cur = self.failures.consecutive.load(Ordering::Relaxed);
+                        self.window
+                            .record_at(ticks, self.clock.bucket(), era as u8, outcome);
+                        self.reset_consecutive(era, cur);
+                    }
                     Outcome::Failure => {
                         let _ = self.note_failure(era, self.clock.bucket().div(ticks));
                     }
@@ -857,6 +893,67 @@ mod tests {
         assert!(!era_newer(0, 0));
         assert!(!era_newer(0, 1));
         assert!(era_newer(0, ERA_MASK));
+    }
+
+    /// `Recent` on the default clock, with the process's ticker ticked by
+    /// hand: the epoch cell a success reads and the epoch every other path
+    /// computes from the tick agree at every tick, successes in step with
+    /// the hint take the cell's fast path, and the window follows the ticks.
+    #[test]
+    #[cfg(not(miri))] // miri cannot read the TSC
+    fn recent_successes_count_on_the_upkeeps_grid() {
+        const S: u64 = 1_000_000_000;
+        let ticks = crate::upkeep::tests::HandTicks::claim();
+        let cb = CircuitBreaker::builder("grid")
+            .clock_mode(crate::ClockMode::Recent)
+            .monitoring_window(Duration::from_secs(10))
+            .window_buckets(10)
+            .min_calls_for_error_rate(1_000)
+            .consecutive_failure_threshold(1_000)
+            .build()
+            .unwrap();
+        let ok = || cb.call(|| Ok::<(), ()>(())).unwrap();
+        let tick = |nanos: u64| {
+            ticks.tick(nanos);
+            assert_eq!(
+                cb.clock.current_epoch(),
+                crate::window::epoch_word(cb.clock.epoch()),
+                "the cell and the tick disagree at {nanos}"
+            );
+        };
+        let era = cb.load().era as u8;
+        tick(100 * S); // on bucket boundaries: a grid off by any origin fails
+        ok(); // the bucket's first success rolls its slot and moves the hint
+        assert!(
+            cb.window
+                .record_current(cb.clock.current_epoch(), era, Outcome::Success),
+            "in step with the hint: the fast path counts"
+        );
+        assert!(
+            !cb.window
+                .record_current(crate::upkeep::NO_EPOCH, era, Outcome::Success),
+            "no upkeep: the fast path refuses"
+        );
+        ok();
+        assert_eq!(cb.snapshot().recent_calls, 3);
+        tick(105 * S);
+        ok();
+        let _ = cb.call(|| Err::<(), ()>(()));
+        ok();
+        let s = cb.snapshot();
+        assert_eq!(s.recent_calls, 6);
+        assert!(
+            (s.error_rate - 100.0 / 6.0).abs() < 1e-9,
+            "{}",
+            s.error_rate
+        );
+        tick(110 * S); // epochs 101..=110: the first bucket has left
+        assert_eq!(cb.snapshot().recent_calls, 3);
+        ok();
+        tick(116 * S - 1); // 106..=115: only the last call is left
+        let s = cb.snapshot();
+        assert_eq!((s.recent_calls, s.error_rate), (1, 0.0));
+        assert_eq!((s.total_successes, s.total_failures), (6, 1));
     }
 
     #[test]

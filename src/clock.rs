@@ -1,8 +1,11 @@
 //! The one place that touches `quanta`: nanoseconds since the breaker's origin.
 //!
 //! Every time inside the engine is a `u64` count of nanoseconds since the
-//! breaker was built, read through [`BreakerClock::now`]. Arithmetic on it
-//! saturates, and a clock that goes backwards reads as "no time passed".
+//! breaker's origin, read through [`BreakerClock::now`]: when it was built,
+//! or for `Recent` on the default clock the upkeep's time base (the process's
+//! first use of fusebox's clock), so that all those breakers share one grid
+//! of window buckets. Arithmetic on it saturates, and a clock that goes
+//! backwards reads as "no time passed".
 
 use std::time::Duration;
 
@@ -59,14 +62,18 @@ enum Source {
 #[derive(Debug, Clone)]
 pub(crate) struct BreakerClock {
     clock: quanta::Clock,
-    /// The origin as a raw clock reading ([`Source::Precise`]) or as
-    /// nanoseconds on the upkeep's time base ([`Source::Upkeep`]; one field
-    /// for both keeps the breaker at 640 bytes). [`Source::ClockRecent`]
-    /// measures from `origin` and sets this to `u64::MAX`, which no upkeep
-    /// tick exceeds: its success path then always leaves the upkeep test
-    /// for `coarse_behind` (see `ticks`).
+    /// The origin as a raw clock reading ([`Source::Precise`]). 0 for the
+    /// coarse sources: [`Source::Upkeep`] measures from the upkeep's time
+    /// base itself, so that every such breaker counts on the grid of
+    /// buckets the upkeep's epoch cells follow, and [`Source::ClockRecent`]
+    /// measures from `origin`.
     origin_raw: u64,
     origin: quanta::Instant,
+    /// The upkeep's epoch cell for this breaker's bucket width
+    /// ([`Source::Upkeep`]), read by the success path in place of the tick;
+    /// [`upkeep::NO_CELL`] for the other sources (and a full table), which
+    /// sends every `Recent` success to `ticks` (see `current_epoch`).
+    cell: &'static std::sync::atomic::AtomicU64,
     source: Source,
     /// `source != Source::Precise`, as its own field: tested first on the
     /// success path, it stays one compare and branch (see `ticks`).
@@ -91,9 +98,10 @@ impl BreakerClock {
             ClockMode::Recent => Source::Upkeep,
         };
         let origin_raw = match source {
-            Source::Upkeep => upkeep::precise_nanos(),
+            // The upkeep's time base itself: every `Recent` breaker then
+            // counts on one grid of buckets, which the epoch cells describe.
+            Source::Upkeep | Source::ClockRecent => 0,
             Source::Precise => clock.raw(),
-            Source::ClockRecent => u64::MAX,
         };
         let bucket = match source {
             Source::Precise => {
@@ -106,10 +114,15 @@ impl BreakerClock {
             }
             Source::Upkeep | Source::ClockRecent => bucket_nanos,
         };
+        let cell = match source {
+            Source::Upkeep => upkeep::epoch_cell(bucket),
+            Source::Precise | Source::ClockRecent => &upkeep::NO_CELL,
+        };
         BreakerClock {
             clock,
             origin_raw,
             origin,
+            cell,
             source,
             coarse: source != Source::Precise,
             bucket: Divider::new(bucket),
@@ -132,65 +145,48 @@ impl BreakerClock {
     }
 
     /// Time since the origin in the window's unit (raw ticks in Precise,
-    /// nanoseconds in Recent): all the success path reads. Its epoch is
-    /// `bucket().div(ticks)`.
-    #[inline(always)]
+    /// nanoseconds in Recent). Its epoch is `bucket().div(ticks)`.
+    ///
+    /// The success path does not come here: it tests [`coarse`](Self::coarse)
+    /// and reads [`current_epoch`](Self::current_epoch) or
+    /// [`precise_ticks`](Self::precise_ticks).
+    #[inline]
     pub(crate) fn ticks(&self) -> u64 {
-        // `Recent` on the default clock, the fast mode, first and through
-        // its own field: a test of `source` here became a three-way switch
-        // with this case out of line, behind a spill and two more branches
-        // (in the runner's loop a Recent success ran 97 instructions from 11
-        // lines of code; 93 from 8 this way, and 9–16 % faster. How much a
-        // caller gains depends on how LLVM lays out its loop: BENCHMARKS.md,
-        // "Code layout"). `recent_nanos` and `now` keep the `source` test:
-        // the same change there measured no faster.
-        //
-        // The user's-clock Recent mode takes this branch too, and leaves it
-        // through `upkeep_nanos`'s cold path (its `origin_raw` is the
-        // maximum), so that Precise needs no second test of `source`: a
-        // Precise success in the runner's loop went from 91 instructions
-        // and 7 taken branches to 85 and 6. It ran 5 % faster in an
-        // in-process A/B, and beside the old engine in the runner it was
-        // faster in 7 of 8 turns (1 tie); Recent, 7 % faster in-process,
-        // did not move measurably in the runner (BENCHMARKS.md, "Code
-        // layout" and the `f538034` headline section).
-        if self.coarse {
-            return self.upkeep_nanos();
+        match self.source {
+            Source::Precise => self.precise_ticks(),
+            Source::Upkeep | Source::ClockRecent => self.recent_nanos(),
         }
-        self.clock.raw().saturating_sub(self.origin_raw)
     }
 
-    /// Nanoseconds since the origin from fusebox's upkeep: its last tick
-    /// less the origin, one compare and branch on the fast path. The origin
-    /// of an upkeep clock is a precise reading, at least 1, so a tick of 0
-    /// (no upkeep runs) also fails the compare and takes the cold path, as
-    /// does every reading of a user's clock in Recent mode (origin
-    /// `u64::MAX`).
+    /// Whether the success path reads an epoch cell (`Recent`, either
+    /// source) rather than the precise clock. Its own field, tested first:
+    /// one compare and branch picks the mode.
     #[inline(always)]
-    fn upkeep_nanos(&self) -> u64 {
-        let tick = upkeep::last_tick();
-        if tick > self.origin_raw {
-            tick - self.origin_raw
-        } else {
-            self.coarse_behind()
-        }
+    pub(crate) fn coarse(&self) -> bool {
+        self.coarse
     }
 
-    /// The cold side of [`upkeep_nanos`](Self::upkeep_nanos): a user's
-    /// clock in Recent mode, or an upkeep tick not after the origin. That is
-    /// either no upkeep running (a precise read then) or a breaker built
-    /// between two ticks (0: the origin itself). The tick is read again, so
-    /// the fast path sets up nothing for this call.
-    #[cold]
-    #[inline(never)]
-    fn coarse_behind(&self) -> u64 {
-        if self.source != Source::Upkeep {
-            return self.recent_nanos();
-        }
-        match upkeep::last_tick() {
-            0 => upkeep::precise_nanos().saturating_sub(self.origin_raw),
-            tick => tick.saturating_sub(self.origin_raw),
-        }
+    /// A `Recent` success's time: the bucket the upkeep's last tick falls
+    /// in, as a hint-shaped word ([`crate::window::epoch_word`]), one load
+    /// through the breaker's cell pointer. [`upkeep::NO_EPOCH`] while no
+    /// upkeep runs, and always for a user's clock or a breaker whose width
+    /// found no cell: the window's fast path then refuses it, and the caller
+    /// reads [`ticks`](Self::ticks) out of line.
+    ///
+    /// It replaces a read of the tick, a compare of it with the origin, and
+    /// the window's bounds check of the reading against the hinted bucket
+    /// (a multiply, a subtraction and a compare): in the runner's loop a
+    /// `Recent` success went from 76 instructions to 67 (BENCHMARKS.md,
+    /// "Code layout").
+    #[inline(always)]
+    pub(crate) fn current_epoch(&self) -> u64 {
+        self.cell.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// [`ticks`](Self::ticks) in Precise mode: raw ticks since the origin.
+    #[inline(always)]
+    pub(crate) fn precise_ticks(&self) -> u64 {
+        self.clock.raw().saturating_sub(self.origin_raw)
     }
 
     /// The window's bucket width in the unit of [`ticks`](Self::ticks).
@@ -204,18 +200,12 @@ impl BreakerClock {
     /// user's clock's recent time (a precise read while that reads 0).
     #[inline(always)]
     fn recent_nanos(&self) -> u64 {
-        // The same value as `upkeep_nanos`, written the older way on purpose:
-        // sharing `upkeep_nanos` here let LLVM merge the two copies, and the
-        // success path then reached the shared block through a taken branch
-        // (82 instructions and 3 taken branches in the runner's loop, against
-        // 80 and 2).
         if self.source == Source::Upkeep {
-            return upkeep::recent_nanos().saturating_sub(self.origin_raw);
+            return upkeep::recent_nanos();
         }
         let recent = self.clock.recent();
         // Before a quanta upkeep runs, quanta's recent time reads 0,
-        // which is before our origin: fall back to a precise read (from
-        // `origin`: this source's `origin_raw` is the sentinel).
+        // which is before our origin: fall back to a precise read.
         if recent < self.origin {
             duration_nanos(self.clock.now().saturating_duration_since(self.origin))
         } else {
@@ -344,8 +334,8 @@ mod tests {
     #[cfg_attr(miri, ignore = "miri cannot read the TSC")]
     fn only_recent_on_the_default_clock_reads_the_upkeep() {
         // The hot path tests the `coarse` field, not `source`: the two must
-        // agree, and a user's clock must never be read through the upkeep
-        // word, so its origin is one no tick exceeds.
+        // agree, and only `Recent` on the default clock may read an epoch
+        // cell; every other source gets the cell that never holds an epoch.
         let (mock_clock, _mock) = quanta::Clock::mock();
         for (mode, own, upkeep) in [
             (ClockMode::Precise, false, false),
@@ -361,24 +351,19 @@ mod tests {
             let c = BreakerClock::new(clock, mode, own, 100);
             assert_eq!(c.coarse, mode == ClockMode::Recent);
             assert_eq!(c.source == Source::Upkeep, upkeep, "{mode:?}, own: {own}");
-            if c.source == Source::ClockRecent {
-                assert_eq!(c.origin_raw, u64::MAX);
+            assert_eq!(
+                std::ptr::eq(c.cell, &upkeep::NO_CELL),
+                !upkeep,
+                "{mode:?}, own: {own}"
+            );
+            if c.coarse {
+                assert_eq!(c.origin_raw, 0, "on the upkeep's grid");
             }
         }
-    }
-
-    #[test]
-    #[cfg_attr(miri, ignore = "miri cannot read the TSC")]
-    fn an_upkeep_tick_before_the_origin_reads_as_the_origin() {
-        let mut c = BreakerClock::new(quanta::Clock::new(), ClockMode::Recent, false, 100);
-        // A tick of 0 (no upkeep runs) must fail the fast path's compare.
-        assert!(c.origin_raw >= 1);
-        // Whether or not an upkeep runs now (other tests start one), a
-        // reading before the origin is 0, never a wrapped difference.
-        c.origin_raw = u64::MAX;
-        assert_eq!(c.ticks(), 0);
-        assert_eq!(c.now(), 0);
-        assert_eq!(c.coarse_behind(), 0);
+        // Breakers of one width share one cell.
+        let a = BreakerClock::new(quanta::Clock::new(), ClockMode::Recent, false, 100);
+        let b = BreakerClock::new(quanta::Clock::new(), ClockMode::Recent, false, 100);
+        assert!(std::ptr::eq(a.cell, b.cell));
     }
 
     #[test]

@@ -149,4 +149,21 @@ impl Ticker {
     pub fn release(&self) {
         self.0.release();
     }
+    /// The slot whose epoch cell counts in buckets of `width` nanoseconds.
+    pub fn slot(&self, width: u64) -> Option<usize> {
+        self.0.slot(width)
+    }
+    /// Slot `i`'s epoch cell.
+    pub fn epoch(&self, i: usize) -> u64 {
+        self.0.epoch(i)
+    }
+}
+
+/// What a cell holds while no upkeep runs.
+pub const NO_EPOCH: u64 = crate::upkeep::NO_EPOCH;
+/// How many epoch cells the ticker has (under loom).
+pub const CELLS: usize = crate::upkeep::CELLS;
+/// An epoch as a cell holds it.
+pub fn epoch_word(epoch: u64) -> u64 {
+    crate::window::epoch_word(epoch)
 }

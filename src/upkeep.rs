@@ -8,14 +8,33 @@
 //! the thread and *then* zeroes the word, so time never freezes: breakers go
 //! back to precise reads.
 //!
+//! Beside the tick, the upkeep keeps one *epoch cell* per window bucket
+//! width that `Recent` breakers use: the bucket number of its last tick,
+//! `tick / width`, already in the form the window's hint keeps it in. A
+//! `Recent` success reads its width's cell (one load through a pointer the
+//! breaker keeps) and compares it with the hint, instead of reading the tick
+//! and checking it against the hinted bucket's bounds (a subtraction, a
+//! multiply and a compare). Every `Recent` breaker on the default clock
+//! counts on this process-wide grid: its time is nanoseconds since the time
+//! base, not since it was built. Widths are registered once, when a breaker
+//! is built, in a table of [`CELLS`] slots that are never freed (a program
+//! has few distinct widths); a breaker whose width finds no slot gets a cell
+//! that never holds an epoch and counts through the out-of-line reading of
+//! the tick, as a user's clock in `Recent` mode does. While no upkeep runs
+//! every cell reads [`NO_EPOCH`], which matches no hint.
+//!
 //! # Orderings
 //!
 //! Ownership is one CAS on `owned` (`AcqRel`); the owner releases it with a
-//! `Release` store after joining its thread and zeroing the tick, so the
-//! next owner starts from a zeroed word and no tick of a stopped upkeep can
-//! land after the zero (the join orders the thread's last tick before it).
-//! The tick is a clock reading, not a publication: `Relaxed` stores and
-//! loads. A breaker may see an older tick than another thread did; that is a
+//! `Release` store after joining its thread and zeroing the tick and the
+//! cells, so the next owner starts from zeroed words and no tick or epoch of
+//! a stopped upkeep can land after the zero (the join orders the thread's
+//! last tick before it). The tick and the cells are clock readings, not
+//! publications: `Relaxed` stores and loads. Only the owner's thread writes
+//! a cell an epoch, and only when its bucket changed, so a cell's line is
+//! not written on every tick. A width is claimed with one CAS from 0
+//! (`Relaxed`: the width is the whole message, and slots are claimed in
+//! order, so the ticking thread stops at the first empty one). A breaker may see an older tick than another thread did; that is a
 //! clock that reads up to one interval late (or, for an instant around a
 //! start or stop, a precise read followed by a slightly older tick), which
 //! the engine already tolerates: time that goes backwards reads as no time
@@ -28,6 +47,7 @@ use std::sync::OnceLock;
 
 use crate::clock::duration_nanos;
 use crate::sync::{AtomicU64, Ordering};
+use crate::window;
 
 /// The coarse clock's two words: the last tick and who owns the ticking.
 ///
@@ -38,17 +58,47 @@ use crate::sync::{AtomicU64, Ordering};
 /// stopped (joined) [`release`](Ticker::release)s: `recent` goes to 0 before
 /// anyone else may claim, so no tick outlives its upkeep. Modelled in
 /// `loom-tests/tests/upkeep.rs`.
+///
+/// `widths[i]` is the bucket width (nanoseconds) that `cells[i]` counts in,
+/// or 0 while slot `i` is free; `cells[i]` is that width's current epoch as
+/// a hint-shaped word ([`window::epoch_word`]), or [`NO_EPOCH`].
 pub(crate) struct Ticker {
     recent: AtomicU64,
     owned: AtomicU64,
+    widths: [AtomicU64; CELLS],
+    cells: [Cell; CELLS],
 }
+
+/// The most distinct bucket widths whose `Recent` breakers read an epoch
+/// cell (two under loom, so that the model can fill the table).
+pub(crate) const CELLS: usize = if cfg!(fusebox_loom) { 2 } else { 32 };
+
+/// What a cell holds while no upkeep runs: matches no hint (a hint's low
+/// bits are a slot offset; this one's are all set, beyond any stripe).
+pub(crate) const NO_EPOCH: u64 = u64::MAX;
+
+/// One epoch cell on a line of its own: the cell of a narrow width changes
+/// often, and must not make every breaker of another width miss.
+#[repr(align(128))]
+struct Cell(AtomicU64);
+
+/// The cell of a breaker that has none (a user's clock, a precise clock, a
+/// full table): never written, so it always reads [`NO_EPOCH`].
+pub(crate) static NO_CELL: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(NO_EPOCH);
 
 impl Ticker {
     #[cfg(not(fusebox_loom))]
     const fn new() -> Ticker {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const FREE: AtomicU64 = AtomicU64::new(0);
+        #[allow(clippy::declare_interior_mutable_const)]
+        const EMPTY: Cell = Cell(AtomicU64::new(NO_EPOCH));
         Ticker {
             recent: AtomicU64::new(0),
             owned: AtomicU64::new(0),
+            widths: [FREE; CELLS],
+            cells: [EMPTY; CELLS],
         }
     }
 
@@ -57,7 +107,30 @@ impl Ticker {
         Ticker {
             recent: AtomicU64::new(0),
             owned: AtomicU64::new(0),
+            widths: std::array::from_fn(|_| AtomicU64::new(0)),
+            cells: std::array::from_fn(|_| Cell(AtomicU64::new(NO_EPOCH))),
         }
+    }
+
+    /// The slot whose cell counts in buckets of `width` nanoseconds,
+    /// claimed if no slot has that width yet; `None` if the table is full.
+    pub(crate) fn slot(&self, width: u64) -> Option<usize> {
+        debug_assert!(width > 0);
+        for (i, slot) in self.widths.iter().enumerate() {
+            match slot.compare_exchange(0, width, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(i),
+                Err(held) if held == width => return Some(i),
+                Err(_) => {}
+            }
+        }
+        None
+    }
+
+    /// Slot `i`'s cell: the epoch of the last tick in its width's buckets,
+    /// or [`NO_EPOCH`]. (Breakers read their cell through a pointer.)
+    #[cfg(any(test, fusebox_loom))]
+    pub(crate) fn epoch(&self, i: usize) -> u64 {
+        self.cells[i].0.load(Ordering::Relaxed)
     }
 
     /// Becomes the one owner; `false` if another upkeep owns the clock.
@@ -70,7 +143,18 @@ impl Ticker {
 
     /// The owner's thread publishes a reading (at least 1).
     pub(crate) fn tick(&self, nanos: u64) {
-        self.recent.store(nanos.max(1), Ordering::Relaxed);
+        let nanos = nanos.max(1);
+        self.recent.store(nanos, Ordering::Relaxed);
+        for (width, cell) in self.widths.iter().zip(&self.cells) {
+            let width = width.load(Ordering::Relaxed);
+            if width == 0 {
+                break;
+            }
+            let epoch = window::epoch_word(nanos / width);
+            if cell.0.load(Ordering::Relaxed) != epoch {
+                cell.0.store(epoch, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The last tick, or 0 while no upkeep runs.
@@ -83,6 +167,9 @@ impl Ticker {
     /// let another upkeep claim.
     pub(crate) fn release(&self) {
         self.recent.store(0, Ordering::Relaxed);
+        for cell in &self.cells {
+            cell.0.store(NO_EPOCH, Ordering::Relaxed);
+        }
         self.owned.store(0, Ordering::Release);
     }
 }
@@ -126,19 +213,21 @@ pub(crate) fn recent_nanos() -> u64 {
     precise_nanos()
 }
 
-/// The upkeep's last tick (at least 1), or 0 while no upkeep runs:
-/// [`recent_nanos`] without its fallback, for a caller that sends 0 down a
-/// cold path of its own.
+/// The epoch cell for buckets of `width` nanoseconds: fusebox's upkeep
+/// keeps it at the bucket number of its last tick (see the module docs).
+/// [`NO_CELL`] if the table of widths is full.
 #[cfg(not(fusebox_loom))]
-#[inline(always)]
-pub(crate) fn last_tick() -> u64 {
-    TICKER.read()
+pub(crate) fn epoch_cell(width: u64) -> &'static std::sync::atomic::AtomicU64 {
+    match TICKER.slot(width) {
+        Some(i) => &TICKER.cells[i].0,
+        None => &NO_CELL,
+    }
 }
 
-/// Under loom no upkeep runs.
+/// Under loom no upkeep runs: no breaker gets a cell.
 #[cfg(fusebox_loom)]
-pub(crate) fn last_tick() -> u64 {
-    0
+pub(crate) fn epoch_cell(_width: u64) -> &'static std::sync::atomic::AtomicU64 {
+    &NO_CELL
 }
 
 #[cfg(not(fusebox_loom))]
@@ -252,15 +341,86 @@ mod handle {
 }
 
 #[cfg(all(test, not(fusebox_loom), not(miri)))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io;
     use std::time::Duration;
 
-    /// One test owns the process-wide upkeep; every other test in this
-    /// binary that reads it only needs time that never freezes.
+    /// Held by each test that owns the process-wide ticker (this module's,
+    /// and the breaker's test that ticks it by hand); every other test in
+    /// this binary that reads it only needs time that never freezes.
+    pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// The process-wide ticker, owned by the caller until dropped: ticks
+    /// by hand for a test.
+    pub(crate) struct HandTicks(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+    impl HandTicks {
+        pub(crate) fn claim() -> HandTicks {
+            let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+            assert!(TICKER.claim(), "no upkeep runs outside these tests");
+            HandTicks(serial)
+        }
+
+        pub(crate) fn tick(&self, nanos: u64) {
+            TICKER.tick(nanos);
+        }
+    }
+
+    impl Drop for HandTicks {
+        fn drop(&mut self) {
+            TICKER.release();
+        }
+    }
+
+    #[test]
+    fn cells_follow_the_ticks_of_their_width() {
+        let t = Ticker::new();
+        assert_eq!(t.slot(100), Some(0));
+        assert_eq!(t.slot(250), Some(1));
+        assert_eq!(t.slot(100), Some(0), "one slot per width");
+        assert_eq!(
+            (t.epoch(0), t.epoch(1)),
+            (NO_EPOCH, NO_EPOCH),
+            "no tick yet"
+        );
+        assert!(t.claim());
+        t.tick(0);
+        assert_eq!(t.read(), 1, "a tick is at least 1");
+        assert_eq!((t.epoch(0), t.epoch(1)), (0, 0));
+        t.tick(499);
+        assert_eq!(t.epoch(0), window::epoch_word(4));
+        assert_eq!(t.epoch(1), window::epoch_word(1));
+        t.tick(500);
+        assert_eq!(t.epoch(0), window::epoch_word(5));
+        assert_eq!(t.epoch(1), window::epoch_word(2));
+        // A width claimed while the upkeep runs gets its epoch at the next tick.
+        assert_eq!(t.slot(7), Some(2));
+        assert_eq!(t.epoch(2), NO_EPOCH);
+        t.tick(700);
+        assert_eq!(t.epoch(2), window::epoch_word(100));
+        // Stopped: every cell matches no hint again, until an upkeep ticks.
+        t.release();
+        assert_eq!(t.read(), 0);
+        assert!((0..CELLS).all(|i| t.epoch(i) == NO_EPOCH));
+        assert!(t.claim());
+        t.tick(1_000);
+        assert_eq!(t.epoch(0), window::epoch_word(10));
+        // A full table has no slot for a new width, and still finds its own.
+        for width in 1_000..1_000 + CELLS as u64 - 3 {
+            assert!(t.slot(width).is_some());
+        }
+        assert_eq!(t.slot(999), None);
+        assert_eq!(t.slot(250), Some(1));
+        // NO_EPOCH matches no hint; an epoch word leaves the slot bits clear.
+        assert_ne!(NO_EPOCH & 0xffff, 0);
+        assert_eq!(window::epoch_word((1 << 45) - 1) & 0xffff, 0);
+        assert_eq!(NO_CELL.load(Ordering::Relaxed), NO_EPOCH);
+    }
+
     #[test]
     fn upkeep_ticks_and_stopping_falls_back_to_precise_reads() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         assert_eq!(
             Upkeep::new(Duration::ZERO).start().unwrap_err().kind(),
             io::ErrorKind::InvalidInput

@@ -103,6 +103,16 @@ const EPOCH_SHIFT: u32 = 16;
 const HINT_EPOCH_SHIFT: u32 = EPOCH_SHIFT;
 const HINT_SLOT_MASK: u64 = (1 << HINT_EPOCH_SHIFT) - 1;
 
+/// `epoch` as the hint keeps it (its slot offset bits zero): the form of an
+/// upkeep's epoch cell, which [`Window::record_current`] compares with the
+/// hint. Epochs stay below 2^45 (see "Wrap-around"), so the shift loses
+/// nothing, and the result's low bits are zero, unlike
+/// [`NO_EPOCH`](crate::upkeep::NO_EPOCH)'s.
+#[inline]
+pub(crate) const fn epoch_word(epoch: u64) -> u64 {
+    epoch << HINT_EPOCH_SHIFT
+}
+
 /// Whether a verdict was a success or a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -434,6 +444,34 @@ impl Window {
     /// index `e & (R - 1)`.
     #[inline(always)]
     pub(crate) fn record_at(&self, t: u64, bucket: &Divider, era: u8, outcome: Outcome) {
+        // `epoch * width <= t < (epoch + 1) * width`: `t`'s epoch is the
+        // hint's. Hints are epochs of real readings, so `epoch * width <= t`
+        // never overflows.
+        let in_hinted_bucket = |hint: u64| {
+            let epoch = hint >> HINT_EPOCH_SHIFT;
+            t.wrapping_sub(epoch.wrapping_mul(bucket.width())) < bucket.width()
+        };
+        if !self.record_hinted(in_hinted_bucket, era, outcome) {
+            self.record_slow_at(t, bucket, era, outcome);
+        }
+    }
+
+    /// Records a verdict of `era` in the bucket an upkeep's epoch cell says
+    /// is current (`now`, an [`epoch_word`]), if that is the hinted bucket
+    /// and its slot is in step: the fast path of [`record_at`](Self::record_at)
+    /// with the cell compared to the hint in place of the reading's bounds
+    /// check. `false` (nothing recorded) sends the caller to `record_at`
+    /// with a reading; [`NO_EPOCH`](crate::upkeep::NO_EPOCH) always does.
+    #[inline(always)]
+    pub(crate) fn record_current(&self, now: u64, era: u8, outcome: Outcome) -> bool {
+        self.record_hinted(|hint| hint & !HINT_SLOT_MASK == now, era, outcome)
+    }
+
+    /// The fast path of both: `true` if the count landed in the hinted
+    /// slot of the caller's stripe, whose bucket `current` accepts (given
+    /// the hint).
+    #[inline(always)]
+    fn record_hinted(&self, current: impl FnOnce(u64) -> bool, era: u8, outcome: Outcome) -> bool {
         let stripe = self.my_stripe_fast();
         let hint = self.hint.load(Ordering::Relaxed);
         // The stripe's start in `u32` (`stride_shift < 32`, the stripe below
@@ -443,7 +481,7 @@ impl Window {
         let at = (stripe as u32).wrapping_shl(self.geometry.stride_shift()) as usize
             + (hint as u16 as usize);
         let Some([tag_word, success, failure]) = self.words.get(at..at + 3) else {
-            return;
+            return true;
         };
         let tag = tag_word.load(Ordering::Acquire);
         let counter = match outcome {
@@ -451,29 +489,23 @@ impl Window {
             Outcome::Failure => failure,
         };
         let c = counter.load(Ordering::Relaxed);
-        // `epoch * width <= t < (epoch + 1) * width`: `t`'s epoch is the
-        // hint's. Hints are epochs of real readings, so `epoch * width <= t`
-        // never overflows. Then the whole tag in one compare: the hint's
+        // The bucket first, then the whole tag in one compare: the hint's
         // epoch is already where the tag keeps it, the era below it, and the
         // `seq` must be the count word's low byte. Saturation is the add's
         // carry.
-        let epoch = hint >> HINT_EPOCH_SHIFT;
-        if t.wrapping_sub(epoch.wrapping_mul(bucket.width())) < bucket.width()
+        if current(hint)
             && tag
                 == (hint & !HINT_SLOT_MASK)
                     | (u64::from(era) << ERA_SHIFT)
                     | u64::from(count_seq(c))
         {
             if let Some(next) = plus_one(c) {
-                if counter
+                return counter
                     .compare_exchange(c, next, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return;
-                }
+                    .is_ok();
             }
         }
-        self.record_slow_at(t, bucket, era, outcome);
+        false
     }
 
     /// The slow path from a reading: the division happens here, off the
