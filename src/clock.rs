@@ -29,6 +29,15 @@ use crate::upkeep;
 /// back to a precise read only while it was never set. That read is out of
 /// line (a few nanoseconds more per call): `Recent` is the fast mode on the
 /// default clock only.
+///
+/// On the default clock a `Recent` success does not even read the coarse
+/// time: the upkeep keeps, for each bucket width `Recent` breakers use, the
+/// bucket its last tick fell in, and the success compares that (one load)
+/// with the bucket its window counts in. Such breakers therefore count on
+/// the upkeep's time base: their buckets start at the same instants, not
+/// when each breaker was built. The first 32 distinct bucket widths in a
+/// process get one; a breaker of a further width reads the coarse time out
+/// of line on every success, as with a clock of your own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ClockMode {

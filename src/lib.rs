@@ -84,8 +84,11 @@
 //! stripe, plus a load of the consecutive-failure word. The counter's slot
 //! comes from a hint (the newest bucket counted), not from the clock
 //! reading, and the reading is checked against that bucket's bounds rather
-//! than divided, so the CAS does not wait for the clock. No lock, no
-//! allocation, no system call, no write to a line other threads write.
+//! than divided, so the CAS does not wait for the clock. In
+//! [`ClockMode::Recent`] the "clock read" is the upkeep's epoch cell for the
+//! breaker's bucket width (the bucket its last tick fell in), compared with
+//! the hint in one instruction. No lock, no allocation, no system call, no
+//! write to a line other threads write.
 //!
 //! Measured on a 2-vCPU AMD EPYC VM (`BENCHMARKS.md` has the machine, the
 //! commands and every figure): `call(|| Ok(()))` costs 12–18 ns with the
@@ -115,7 +118,7 @@
 //! Each module that touches atomics documents its orderings: `breaker`
 //! (state word, stamp, era, consecutive count), `window` (the bucket
 //! roll-over protocol), `budget` (the R2 scan budget), `upkeep` (the coarse
-//! clock) and `registry`. Every transition is one CAS on the
+//! clock and its epoch cells) and `registry`. Every transition is one CAS on the
 //! packed state word; only its winner logs (R10).
 
 #![forbid(unsafe_code)]

@@ -36,6 +36,29 @@ impl Window {
             .record_at(ticks, &crate::clock::Divider::new(width), era, outcome);
     }
 
+    /// Records one verdict at `epoch`, buckets `width` ticks wide, the way
+    /// a `Recent` success does: first through the fast path with an upkeep
+    /// epoch cell reading `epoch`, and if that refuses, from a reading at
+    /// the start of the bucket.
+    pub fn record_cell(&self, epoch: u64, width: u64, era: u8, failure: bool) {
+        let outcome = if failure {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        if !self
+            .0
+            .record_current(crate::window::epoch_word(epoch), era, outcome)
+        {
+            self.0.record_at(
+                epoch * width,
+                &crate::clock::Divider::new(width),
+                era,
+                outcome,
+            );
+        }
+    }
+
     /// Rolls every slot into `era` (what the closing thread does, R6).
     pub fn sweep(&self, era: u8) {
         self.0.sweep(era);

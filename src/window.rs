@@ -17,7 +17,9 @@
 //! failures *folded* out of slots when they roll over, and rejections. One
 //! more word, the *hint*, is shared by all stripes: the newest epoch counted
 //! through the slow path, packed with its slot's offset in a stripe, which
-//! tells the fast path which slot to try. A
+//! tells the fast path which slot to try (and, for a `Recent` breaker on
+//! the default clock, is compared whole with the upkeep's epoch cell, see
+//! [`Window::record_current`]). A
 //! thread writes
 //! only the stripe [`thread_index`](crate::sync::thread_index) picks, so with
 //! up to `stripes` threads no two threads write one cache line (a thread

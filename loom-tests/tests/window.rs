@@ -198,3 +198,32 @@ fn hinted_fast_path_vs_rollover_in_ticks() {
         assert_eq!(w.counts(3, 0), (0, 1), "ticks 15 is not in epoch 2");
     });
 }
+
+/// The `Recent` fast path compares an upkeep's epoch cell with the hint
+/// instead of checking a reading against the hinted bucket's bounds, and
+/// falls back to the reading when they differ. The same race as above, each
+/// writer's cell reading its own epoch: whichever hint it finds, no count is
+/// lost, doubled or put in another bucket.
+#[test]
+fn cell_fast_path_vs_rollover() {
+    model(None, || {
+        let w = Arc::new(Window::new(1, 2, 1000));
+        let old = {
+            let w = w.clone();
+            thread::spawn(move || {
+                w.record_cell(0, 10, 0, S);
+                w.record_cell(0, 10, 0, F);
+            })
+        };
+        let new = {
+            let w = w.clone();
+            thread::spawn(move || w.record_cell(2, 10, 0, F))
+        };
+        w.record_cell(1, 10, 0, S);
+        old.join().unwrap();
+        new.join().unwrap();
+        assert_eq!(w.totals(), (2, 2, 0), "no count lost or doubled");
+        assert_eq!(w.counts(2, 0), (1, 1));
+        assert_eq!(w.counts(3, 0), (0, 1), "epoch 1 is not in epoch 2's slot");
+    });
+}
