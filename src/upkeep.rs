@@ -416,6 +416,8 @@ pub(crate) mod tests {
         assert_ne!(NO_EPOCH & 0xffff, 0);
         assert_eq!(window::epoch_word((1 << 45) - 1) & 0xffff, 0);
         assert_eq!(NO_CELL.load(Ordering::Relaxed), NO_EPOCH);
+        // The process-wide cost BENCHMARKS.md quotes ("Memory per breaker").
+        assert_eq!(std::mem::size_of::<Ticker>(), 4_480);
     }
 
     #[test]
