@@ -30,16 +30,19 @@
 //! cells, so the next owner starts from zeroed words and no tick or epoch of
 //! a stopped upkeep can land after the zero (the join orders the thread's
 //! last tick before it). The tick and the cells are clock readings, not
-//! publications: `Relaxed` stores and loads. Only the owner's thread writes
-//! a cell an epoch, and only when its bucket changed, so a cell's line is
-//! not written on every tick. A width is claimed with one CAS from 0
-//! (`Relaxed`: the width is the whole message, and slots are claimed in
-//! order, so the ticking thread stops at the first empty one). A breaker may see an older tick than another thread did; that is a
-//! clock that reads up to one interval late (or, for an instant around a
-//! start or stop, a precise read followed by a slightly older tick), which
-//! the engine already tolerates: time that goes backwards reads as no time
-//! passed (stamps saturate) and a sample older than its slot's bucket is
-//! counted in the totals only.
+//! publications: `Relaxed` stores and loads. Only the owner writes a cell an
+//! epoch (once from `start`, then from its ticking thread), and only when
+//! the cell's bucket changed, so a cell's line is not written on every
+//! tick. A width is claimed with one CAS from 0 (`Relaxed`: the width is
+//! the whole message). Slots are claimed in order, so the ticking thread
+//! stops at the first empty one; a claim it has not seen yet leaves that
+//! cell at `NO_EPOCH` until it does, and its breakers read the time out of
+//! line meanwhile. A breaker may see an older tick (or cell) than another
+//! thread did; that is a clock that reads up to one interval late (or, for
+//! an instant around a start or stop, a precise read followed by a slightly
+//! older tick), which the engine already tolerates: time that goes
+//! backwards reads as no time passed (stamps saturate) and a sample older
+//! than its slot's bucket is counted in the totals only.
 //!
 //! [`ClockMode::Recent`]: crate::ClockMode::Recent
 
@@ -141,7 +144,8 @@ impl Ticker {
             .is_ok()
     }
 
-    /// The owner's thread publishes a reading (at least 1).
+    /// The owner's thread publishes a reading (at least 1), and brings the
+    /// cell of every claimed width to the reading's bucket.
     pub(crate) fn tick(&self, nanos: u64) {
         let nanos = nanos.max(1);
         self.recent.store(nanos, Ordering::Relaxed);
