@@ -27,8 +27,9 @@
 //!   with `Acquire` and then `era` sees that half-open period's era. The
 //!   thread that closes the breaker sweeps the window and the consecutive
 //!   word into the new era, so no stale label survives to alias a later one.
-//! * `consecutive` (`era_low (16) | count (48)`) is changed by CAS; a success
-//!   writes it only when it is non-zero, so healthy traffic only reads it.
+//! * `consecutive` (`count (48) | era_low (16)`) is changed by CAS; a success
+//!   writes it only when its count is non-zero (the word above `0xFFFF`), so
+//!   healthy traffic only reads it.
 //!   `Relaxed` suffices: it feeds a decision that is re-validated by the CAS
 //!   on `word`.
 //! * `budget` (the R2 scan budget, on the same line as `consecutive`) is
@@ -58,8 +59,31 @@ use crate::state::{Stamp, State, Word, ERA_MASK};
 use crate::sync::{AtomicU64, Ordering};
 use crate::window::{Outcome, Window};
 
-const CONSEC_COUNT_BITS: u32 = 48;
-const CONSEC_COUNT_MASK: u64 = (1 << CONSEC_COUNT_BITS) - 1;
+/// The consecutive word keeps its era's low 16 bits below the count, so
+/// "the count is non-zero" is one compare of the whole word (the success
+/// path's only question), and the count saturates on the add's carry.
+const CONSEC_ERA_MASK: u64 = 0xFFFF;
+const CONSEC_ONE: u64 = CONSEC_ERA_MASK + 1;
+const CONSEC_COUNT_SHIFT: u32 = CONSEC_ONE.trailing_zeros();
+
+/// `era`'s label in the consecutive word (its count zero).
+#[inline(always)]
+fn consec_tag(era: u64) -> u64 {
+    era & CONSEC_ERA_MASK
+}
+
+/// The consecutive failures a consecutive word counts.
+#[inline(always)]
+fn consec_count(word: u64) -> u64 {
+    word >> CONSEC_COUNT_SHIFT
+}
+
+/// A consecutive word with one more failure, its era label untouched; at
+/// 2^48 - 1 it stays there instead of carrying out.
+#[inline]
+fn consec_plus_one(word: u64) -> u64 {
+    word.checked_add(CONSEC_ONE).unwrap_or(word)
+}
 
 /// The words a failure writes, on one line: the consecutive count (R1),
 /// which the success path also reads, and the R2 scan budget.
@@ -506,9 +530,9 @@ impl CircuitBreaker {
     #[inline(always)]
     fn reset_consecutive(&self, era: u64, cur: u64) {
         let c = &self.failures.consecutive;
-        if cur & CONSEC_COUNT_MASK != 0 && !consec_newer(cur, era) {
+        if cur > CONSEC_ERA_MASK && !consec_newer(cur, era) {
             // One attempt: if a failure raced in, it is ordered after us.
-            let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
+            let tag = consec_tag(era);
             let _ = c.compare_exchange(cur, tag, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
@@ -518,19 +542,19 @@ impl CircuitBreaker {
     /// era owns the count (the failure is stale).
     fn note_failure(&self, era: u64, epoch: u64) -> Option<u64> {
         self.window.record(epoch, era as u8, Outcome::Failure);
-        let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
+        let tag = consec_tag(era);
         let c = &self.failures.consecutive;
         let mut cur = c.load(Ordering::Relaxed);
         loop {
-            let next = if cur & !CONSEC_COUNT_MASK == tag {
-                cur + u64::from(cur & CONSEC_COUNT_MASK < CONSEC_COUNT_MASK)
+            let next = if cur & CONSEC_ERA_MASK == tag {
+                consec_plus_one(cur)
             } else if consec_newer(cur, era) {
                 return None; // a newer era: this verdict is stale
             } else {
-                tag | 1
+                tag | CONSEC_ONE
             };
             match c.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Some(next & CONSEC_COUNT_MASK),
+                Ok(_) => return Some(consec_count(next)),
                 Err(actual) => cur = actual,
             }
         }
@@ -754,9 +778,9 @@ impl CircuitBreaker {
     fn sweep(&self, era: u64) {
         self.window.sweep(era as u8);
         self.failures.budget.revoke();
-        let tag = (era as u16 as u64) << CONSEC_COUNT_BITS;
+        let tag = consec_tag(era);
         let mut cur = self.failures.consecutive.load(Ordering::Relaxed);
-        while cur & !CONSEC_COUNT_MASK != tag && !consec_newer(cur, era) {
+        while cur & CONSEC_ERA_MASK != tag && !consec_newer(cur, era) {
             match self.failures.consecutive.compare_exchange_weak(
                 cur,
                 tag,
@@ -840,8 +864,8 @@ impl CircuitBreaker {
         let era = self.era_of(w);
         let counts = self.window.counts(epoch, era as u8);
         let consec = self.failures.consecutive.load(Ordering::Relaxed);
-        let consecutive_failures = if consec >> CONSEC_COUNT_BITS == era as u16 as u64 {
-            consec & CONSEC_COUNT_MASK
+        let consecutive_failures = if consec & CONSEC_ERA_MASK == consec_tag(era) {
+            consec_count(consec)
         } else {
             0
         };
@@ -879,7 +903,7 @@ fn era_newer(a: u64, b: u64) -> bool {
 /// The consecutive word belongs to an era later than `era`.
 #[inline]
 fn consec_newer(word: u64, era: u64) -> bool {
-    let tag = (word >> CONSEC_COUNT_BITS) as u16;
+    let tag = word as u16;
     (tag.wrapping_sub(era as u16) as i16) > 0
 }
 
@@ -893,6 +917,24 @@ mod tests {
         assert!(!era_newer(0, 0));
         assert!(!era_newer(0, 1));
         assert!(era_newer(0, ERA_MASK));
+    }
+
+    #[test]
+    fn consecutive_words_count_under_their_era_label() {
+        for era in [0, 1, 0xFFFF, 0x1_0005, ERA_MASK] {
+            let zero = consec_tag(era);
+            assert_eq!(consec_count(zero), 0);
+            assert!(zero <= CONSEC_ERA_MASK, "a zero count is never reset");
+            let three = consec_plus_one(consec_plus_one(zero | CONSEC_ONE));
+            assert_eq!(consec_count(three), 3);
+            assert!(three > CONSEC_ERA_MASK, "a non-zero count is reset");
+            assert_eq!(three & CONSEC_ERA_MASK, zero, "the label is kept");
+            let full = zero | (u64::MAX << CONSEC_COUNT_SHIFT);
+            assert_eq!(consec_plus_one(full), full, "the count saturates");
+            assert!(consec_newer(consec_tag(era + 1) | CONSEC_ONE, era));
+            assert!(!consec_newer(three, era));
+            assert!(!consec_newer(zero, era + 1));
+        }
     }
 
     /// `Recent` on the default clock, with the process's ticker ticked by

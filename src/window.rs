@@ -8,9 +8,9 @@
 //! lives in slot `e & (R - 1)`), and each slot is three words:
 //!
 //! ```text
-//! tag:      epoch (48) | era (8) | seq (8)     which bucket the slot holds
-//! success:  count (56) | seq (8)               calls that succeeded in it
-//! failure:  count (56) | seq (8)               calls that failed in it
+//! tag:      epoch (48) | seq (8) | era (8)     which bucket the slot holds
+//! success:  count (48) | seq (8) | 0 (8)       calls that succeeded in it
+//! failure:  count (48) | seq (8) | 0 (8)       calls that failed in it
 //! ```
 //!
 //! Before the ring, each stripe has a three-word header: successes and
@@ -80,7 +80,7 @@
 //! totals only until the slot rolls, instead of waiting for it. Eras wrap at 256 closings; a writer stale by 128
 //! closings could misjudge which era is newer, which needs a thread stalled
 //! across 128 full open/half-open/close cycles, or a closer stalled in its
-//! sweep while 128 more closings happen. Counts saturate at 2^56 per
+//! sweep while 128 more closings happen. Counts saturate at 2^48 per
 //! bucket and stripe (beyond that a call still reaches the totals).
 
 use crate::clock::Divider;
@@ -92,13 +92,15 @@ const WORDS_PER_SLOT: usize = 3;
 /// A stripe's header: the folded successes and failures, and rejections.
 const HEAD_WORDS: usize = 3;
 
-const SEQ_BITS: u32 = 8;
-const COUNT_BITS: u32 = 56;
+/// `seq`'s place in a tag and in a count word alike: bits 8..16, above the
+/// tag's era and a count word's zero byte.
+const SEQ_SHIFT: u32 = 8;
+const COUNT_SHIFT: u32 = 16;
+const COUNT_BITS: u32 = 48;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 /// One call, added to a count word: the count sits above its 8-bit `seq`,
 /// so an add that overflows sets the carry instead of touching `seq`.
-const ONE: u64 = 1 << SEQ_BITS;
-const ERA_SHIFT: u32 = SEQ_BITS;
+const ONE: u64 = 1 << COUNT_SHIFT;
 const EPOCH_SHIFT: u32 = 16;
 /// The hint keeps its epoch where a tag does, and its slot's offset in the
 /// stripe below it, in the bits a tag gives to the era and `seq`.
@@ -133,15 +135,15 @@ struct Tag {
 impl Tag {
     #[inline]
     fn pack(self) -> u64 {
-        (self.epoch << EPOCH_SHIFT) | (u64::from(self.era) << ERA_SHIFT) | u64::from(self.seq)
+        (self.epoch << EPOCH_SHIFT) | (u64::from(self.seq) << SEQ_SHIFT) | u64::from(self.era)
     }
 
     #[inline]
     fn unpack(bits: u64) -> Tag {
         Tag {
             epoch: bits >> EPOCH_SHIFT,
-            era: (bits >> ERA_SHIFT) as u8,
-            seq: bits as u8,
+            era: bits as u8,
+            seq: (bits >> SEQ_SHIFT) as u8,
         }
     }
 }
@@ -162,17 +164,17 @@ fn prev_seq(seq: u8) -> u8 {
 
 #[inline]
 fn count_seq(bits: u64) -> u8 {
-    bits as u8
+    (bits >> SEQ_SHIFT) as u8
 }
 
 #[inline]
 fn count_of(bits: u64) -> u64 {
-    bits >> SEQ_BITS
+    bits >> COUNT_SHIFT
 }
 
 #[inline]
 fn count_word(seq: u8, count: u64) -> u64 {
-    ((count & COUNT_MASK) << SEQ_BITS) | u64::from(seq)
+    ((count & COUNT_MASK) << COUNT_SHIFT) | (u64::from(seq) << SEQ_SHIFT)
 }
 
 /// The count word plus one call, or `None` if the count is saturated.
@@ -492,15 +494,12 @@ impl Window {
         };
         let c = counter.load(Ordering::Relaxed);
         // The bucket first, then the whole tag in one compare: the hint's
-        // epoch is already where the tag keeps it, the era below it, and the
-        // `seq` must be the count word's low byte. Saturation is the add's
+        // epoch is already where the tag keeps it, the `seq` must be the
+        // count word's, which sits where the tag keeps it above a byte that
+        // is always zero (so the word's low 16 bits are the `seq` field as
+        // is), and the era is the tag's low byte. Saturation is the add's
         // carry.
-        if current(hint)
-            && tag
-                == (hint & !HINT_SLOT_MASK)
-                    | (u64::from(era) << ERA_SHIFT)
-                    | u64::from(count_seq(c))
-        {
+        if current(hint) && tag == (hint & !HINT_SLOT_MASK) | u64::from(c as u16) | u64::from(era) {
             if let Some(next) = plus_one(c) {
                 return counter
                     .compare_exchange(c, next, Ordering::Relaxed, Ordering::Relaxed)
@@ -754,6 +753,17 @@ mod tests {
         assert_eq!(plus_one(c), None, "a saturated count does not wrap");
         let c = count_word(0xFF, 41);
         assert_eq!(plus_one(c), Some(count_word(0xFF, 42)), "seq is untouched");
+        // The fast path builds a tag's low 16 bits from a count word's low 16
+        // bits and the era: a count word's `seq` is where the tag's is, and
+        // its low byte is zero at any count.
+        for count in [0, 1, 0xFF, COUNT_MASK] {
+            let c = count_word(t.seq, count);
+            assert_eq!(c & 0xFF, 0);
+            assert_eq!(u64::from(c as u16) | u64::from(t.era), t.pack() & 0xFFFF);
+            if let Some(next) = plus_one(c) {
+                assert_eq!(next as u16, c as u16, "an add keeps the low bits");
+            }
+        }
     }
 
     #[test]
