@@ -185,7 +185,7 @@ impl BreakerClock {
     /// It replaces a read of the tick, a compare of it with the origin, and
     /// the window's bounds check of the reading against the hinted bucket
     /// (a multiply, a subtraction and a compare): in the runner's loop a
-    /// `Recent` success went from 76 instructions to 67 (BENCHMARKS.md,
+    /// `Recent` success went from 76 instructions to 64 (BENCHMARKS.md,
     /// "Code layout").
     #[inline(always)]
     pub(crate) fn current_epoch(&self) -> u64 {
