@@ -6,9 +6,9 @@
         --secs 2.1 --rounds 21 --slices target/slices.csv
     python3 benches/paired.py target/slices.csv
 
-With `--rounds N` every contender of every group at one thread count runs
-one slice per round, in turns, so the slices of one round ran within a
-couple of seconds of each other. A ratio taken within each round and then
+With `--rounds N` every contender of every group at every thread count
+runs one slice per round, in turns, so the slices of one round ran within
+a few seconds of each other. A ratio taken within each round and then
 summarised (median and interquartile range over the rounds) cancels the
 machine's slower and faster periods where they last longer than a round,
 which a ratio of two medians taken minutes apart does not.
@@ -97,6 +97,23 @@ def main(path):
                 if t0 in m:
                     cells = [f"{t * m[t0] / (t0 * m[t]):6.2f}x" if t in m else "      -" for t in threads]
                     print(f"{g:15} {c:18} " + " ".join(cells))
+
+        # Scaling paired round by round: each round's aggregate at t against
+        # the same round's at t0. The runner runs every thread count in
+        # every round, so the two slices are seconds apart, not a whole
+        # batch of thread counts apart (slices from a runner older than
+        # that, which ran the thread counts one after another, pair slices
+        # minutes apart here).
+        print(f"--- scaling against {t0} thread(s), paired round by round")
+        for t in threads[1:]:
+            for g, c in [(CS, "fusebox-precise"), (CS, "fusebox-recent"), (CS, "floor-padded-add"),
+                         (OR, "fusebox-precise"), (OR, "fusebox-recent")]:
+                xs = []
+                for r in rounds:
+                    if (g, c, t, r) in d and (g, c, t0, r) in d:
+                        xs.append(t * d[(g, c, t0, r)] / (t0 * d[(g, c, t, r)]))
+                target = (">= 1.8", lambda x: x >= 1.8) if t == 2 * t0 and g == CS and c.startswith("fusebox") else None
+                show(f"{g} {c}: {t} / {t0} threads", xs, target)
 
     # Aggregate against the best competitor (target: >= 10x at the highest
     # thread count), from median slices: aggregate = threads / ns_per_op_thread.

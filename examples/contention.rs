@@ -11,17 +11,20 @@
 //!
 //! * `--threads LIST`   thread counts (default 1, 2, 4, … cores, 2 × cores)
 //! * `--secs S`         seconds per point (default 1; fractions allowed)
-//! * `--rounds N`       interleave: cut each point into `N` slices and run
-//!   the contenders of a group and thread count in turn, slice by slice
-//!   (default 1: each point in one piece, one after another)
+//! * `--rounds N`       interleave: cut each point into `N` slices; each
+//!   round runs every thread count in turn, and at each count every
+//!   contender of every group one slice (default 1: each point in one
+//!   piece, one after another)
 //! * `--group LIST`     `closed_success` (default), `closed_mixed`,
 //!   `open_reject`, `half_open_admission`, `registry_get`, or `all`
 //! * `--only LIST`      run only these contenders (by name)
 //! * `--csv PATH`       default `target/contention.csv`
 //! * `--svg PATH`       default `target/contention.svg`
-//! * `--slices PATH`    also write every slice, in the order run (group,
-//!   contender, threads, round, ns/op/thread): slices of one round ran
-//!   within a second of each other, so ratios can be paired round by round
+//! * `--slices PATH`    also write every slice (group, contender, threads,
+//!   round, ns/op/thread): the slices of one round ran within seconds of
+//!   each other (one slice per contender and thread count), so ratios
+//!   between contenders and between thread counts can be paired round by
+//!   round
 //! * `--memory`         print bytes per breaker and exit
 //!
 //! Each point runs every thread in a tight loop for `--secs` and counts the
@@ -164,92 +167,112 @@ fn main() -> ExitCode {
             .map_or(true, |o| o.iter().any(|x| x == n))
     };
     // What runs together: without `--rounds`, one group at one thread count
-    // at a time (group by group); with it, every group at one thread count,
-    // so that ratios across groups are interleaved too.
-    let batches: Vec<(Vec<Group>, usize)> = if args.rounds > 1 {
-        args.threads
-            .iter()
-            .map(|&t| (args.groups.clone(), t))
-            .collect()
+    // at a time (group by group); with it, every group at every thread
+    // count, round by round, so that ratios across groups and across thread
+    // counts (scaling) are interleaved too. Within a round the thread counts
+    // take turns, and at each count every contender runs one slice, so the
+    // contenders of one count stay next to each other.
+    let batches: Vec<(Vec<Group>, Vec<usize>)> = if args.rounds > 1 {
+        vec![(args.groups.clone(), args.threads.clone())]
     } else {
         args.groups
             .iter()
-            .flat_map(|&g| args.threads.iter().map(move |&t| (vec![g], t)))
+            .flat_map(|&g| args.threads.iter().map(move |&t| (vec![g], vec![t])))
             .collect()
     };
     let total: usize = batches
         .iter()
-        .map(|(groups, _)| {
+        .map(|(groups, threads)| {
             groups
                 .iter()
                 .map(|&g| contenders(g, 1).iter().filter(|e| wanted(e.name)).count())
                 .sum::<usize>()
+                * threads.len()
         })
         .sum::<usize>()
         * args.rounds as usize;
     let mut done = 0;
     let rounds = args.rounds;
     let slice = dur / rounds;
-    for (groups, threads) in batches {
-        let pool = Pool::new(threads);
+    for (groups, counts) in batches {
+        // Every pool's workers are spawned once and wait on a barrier while
+        // the other counts run.
+        let pools: Vec<Pool> = counts.iter().map(|&t| Pool::new(t)).collect();
         let entries: Vec<(Group, contenders::Entry)> = groups
             .iter()
             .flat_map(|&g| contenders(g, max).into_iter().map(move |e| (g, e)))
             .filter(|(_, e)| wanted(e.name))
             .collect();
-        // Nanoseconds per operation per thread, one per slice.
-        let mut slices: Vec<Vec<f64>> = vec![Vec::new(); entries.len()];
+        // Nanoseconds per operation per thread, one per slice, by thread
+        // count and contender.
+        let mut slices: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); entries.len()]; pools.len()];
         for round in 0..rounds {
-            for (i, (group, entry)) in entries.iter().enumerate() {
-                done += 1;
-                let progress = if rounds > 1 {
-                    format!(" (round {}/{rounds})", round + 1)
-                } else {
-                    String::new()
-                };
-                eprint!(
-                    "\r\x1b[K[{done}/{total}] {} / {} / {threads} thread(s){progress} ...",
-                    group.name(),
-                    entry.name
-                );
-                let _ = std::io::stderr().flush();
-                if round == 0 {
-                    // A short warm-up before the contender's first slice.
-                    pool.run_for(&entry.contender, dur.min(Duration::from_millis(100)));
+            for (k, pool) in pools.iter().enumerate() {
+                let threads = pool.threads();
+                for (i, (group, entry)) in entries.iter().enumerate() {
+                    done += 1;
+                    let progress = if rounds > 1 {
+                        format!(" (round {}/{rounds})", round + 1)
+                    } else {
+                        String::new()
+                    };
+                    eprint!(
+                        "\r\x1b[K[{done}/{total}] {} / {} / {threads} thread(s){progress} ...",
+                        group.name(),
+                        entry.name
+                    );
+                    let _ = std::io::stderr().flush();
+                    if round == 0 {
+                        // A short warm-up before the point's first slice.
+                        pool.run_for(&entry.contender, dur.min(Duration::from_millis(100)));
+                    }
+                    let (ops, wall) = pool.run_for(&entry.contender, slice);
+                    let per_thread_ops = ops.max(1) as f64 / threads as f64;
+                    slices[k][i].push(wall.as_secs_f64() * 1e9 / per_thread_ops);
                 }
-                let (ops, wall) = pool.run_for(&entry.contender, slice);
-                let per_thread_ops = ops.max(1) as f64 / threads as f64;
-                slices[i].push(wall.as_secs_f64() * 1e9 / per_thread_ops);
             }
         }
-        for ((group, entry), ns) in entries.iter().zip(&slices) {
-            for (round, ns) in ns.iter().enumerate() {
-                let _ = writeln!(
-                    slice_rows,
-                    "{},{},{threads},{},{ns:.3}",
+        for (pool, slices) in pools.iter().zip(&slices) {
+            let threads = pool.threads();
+            for ((group, entry), ns) in entries.iter().zip(slices) {
+                for (round, ns) in ns.iter().enumerate() {
+                    let _ = writeln!(
+                        slice_rows,
+                        "{},{},{threads},{},{ns:.3}",
+                        group.name(),
+                        entry.name,
+                        round + 1
+                    );
+                }
+            }
+        }
+        for (group, entry) in &entries {
+            if let Err(e) = entry.contender.check() {
+                let at: Vec<String> = counts.iter().map(ToString::to_string).collect();
+                eprintln!(
+                    "\nwarning: {}/{}/{}: {e}",
                     group.name(),
                     entry.name,
-                    round + 1
+                    at.join(",")
                 );
-            }
-        }
-        for ((group, entry), mut ns) in entries.iter().zip(slices) {
-            if let Err(e) = entry.contender.check() {
-                eprintln!("\nwarning: {}/{}/{threads}: {e}", group.name(), entry.name);
                 failed = true;
             }
-            ns.sort_by(f64::total_cmp);
-            let median = ns[ns.len() / 2];
-            points.push(Point {
-                group: *group,
-                contender: entry.name,
-                threads,
-                mops: threads as f64 * 1e3 / median,
-                ns_per_op_thread: median,
-                fastest: ns[0],
-                slowest: ns[ns.len() - 1],
-                scaling: 0.0,
-            });
+        }
+        for (pool, slices) in pools.iter().zip(slices) {
+            for ((group, entry), mut ns) in entries.iter().zip(slices) {
+                ns.sort_by(f64::total_cmp);
+                let median = ns[ns.len() / 2];
+                points.push(Point {
+                    group: *group,
+                    contender: entry.name,
+                    threads: pool.threads(),
+                    mops: pool.threads() as f64 * 1e3 / median,
+                    ns_per_op_thread: median,
+                    fastest: ns[0],
+                    slowest: ns[ns.len() - 1],
+                    scaling: 0.0,
+                });
+            }
         }
     }
     eprintln!("\r\x1b[Kdone");
