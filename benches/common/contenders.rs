@@ -445,27 +445,15 @@ impl Fusebox {
 
 impl Contender for Fusebox {
     fn run(&self, _tid: usize, iters: u64) {
-        let cb = &self.cb;
+        // One function per loop: when the three loops shared one function,
+        // a change to one loop's body moved registers (and spills) in the
+        // others, so an engine change showed up in paths it did not touch.
         match self.group {
             Group::ClosedSuccess | Group::ClosedMixed | Group::RegistryGet => {
-                let mut outcomes = Outcomes::new(self.group);
-                for _ in 0..iters {
-                    let result = outcomes.next();
-                    black_box(cb.call(|| result).is_ok());
-                }
+                fusebox_calls(&self.cb, self.group, iters);
             }
-            Group::OpenReject => {
-                for _ in 0..iters {
-                    black_box(cb.call(|| outcome(false)).is_ok());
-                }
-            }
-            Group::HalfOpenAdmission => {
-                for _ in 0..iters {
-                    // Admit a probe, then drop the permit: the slot is freed
-                    // and no verdict is given, so it stays HALF_OPEN.
-                    black_box(cb.try_acquire().is_ok());
-                }
-            }
+            Group::OpenReject => fusebox_refused_calls(&self.cb, iters),
+            Group::HalfOpenAdmission => fusebox_probes(&self.cb, iters),
         }
     }
 
@@ -481,6 +469,31 @@ impl Contender for Fusebox {
         } else {
             Err(format!("fusebox is {got:?}, expected {want:?}"))
         }
+    }
+}
+
+#[inline(never)]
+fn fusebox_calls(cb: &CircuitBreaker, group: Group, iters: u64) {
+    let mut outcomes = Outcomes::new(group);
+    for _ in 0..iters {
+        let result = outcomes.next();
+        black_box(cb.call(|| result).is_ok());
+    }
+}
+
+#[inline(never)]
+fn fusebox_refused_calls(cb: &CircuitBreaker, iters: u64) {
+    for _ in 0..iters {
+        black_box(cb.call(|| outcome(false)).is_ok());
+    }
+}
+
+#[inline(never)]
+fn fusebox_probes(cb: &CircuitBreaker, iters: u64) {
+    for _ in 0..iters {
+        // Admit a probe, then drop the permit: the slot is freed and no
+        // verdict is given, so it stays HALF_OPEN.
+        black_box(cb.try_acquire().is_ok());
     }
 }
 
