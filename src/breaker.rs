@@ -268,21 +268,23 @@ impl CircuitBreaker {
     /// The common OPEN case, inline: the stamp is current and
     /// `open_duration` has not elapsed. `None` sends the caller to the slow
     /// path (stamp to help write, R4 due, or a stale word).
+    ///
+    /// The stamp's generation and its elapsed time are checked in one
+    /// subtraction ([`Stamp::span`]): a span below `open_span` (at most
+    /// [`STAMP_SPAN_LIMIT`](crate::state::STAMP_SPAN_LIMIT)) is a stamp of this word's 6 generation bits,
+    /// `span` nanoseconds old, exactly what `stamp_for` and `elapsed` would
+    /// have found.
     #[inline(always)]
     fn reject_if_still_open(&self, bits: u64) -> Option<Refusal> {
         let now = self.clock.now();
-        let stamp = Stamp::unpack(self.core.stamp.load(Ordering::Acquire));
-        if !stamp.belongs_to(Word::gen_of_bits(bits)) {
-            return None;
-        }
-        let elapsed = stamp.elapsed(now);
+        let span = Stamp::span(self.core.stamp.load(Ordering::Acquire), bits, now);
         // The reload makes the 6-bit match exact (see `is_current`); in OPEN
         // the word changes only by a transition.
-        if elapsed >= self.config.open_nanos || self.core.word.load(Ordering::Acquire) != bits {
+        if span >= self.config.open_span || self.core.word.load(Ordering::Acquire) != bits {
             return None;
         }
         self.count_rejection();
-        Some(Refusal::open(self.config.open_nanos - elapsed))
+        Some(Refusal::open(self.config.open_nanos - span))
     }
 
     #[cold]

@@ -83,6 +83,10 @@ pub(crate) struct BreakerClock {
     /// [`upkeep::NO_CELL`] for the other sources (and a full table), which
     /// sends every `Recent` success to `ticks` (see `current_epoch`).
     cell: &'static std::sync::atomic::AtomicU64,
+    /// The upkeep's tick word ([`Source::Upkeep`]), read first by
+    /// [`now`](Self::now); [`upkeep::NO_TICK`], always 0, for the other
+    /// sources.
+    tick: &'static std::sync::atomic::AtomicU64,
     source: Source,
     /// `source != Source::Precise`, as its own field: tested first on the
     /// success path, it stays one compare and branch (see `ticks`).
@@ -127,11 +131,16 @@ impl BreakerClock {
             Source::Upkeep => upkeep::epoch_cell(bucket),
             Source::Precise | Source::ClockRecent => &upkeep::NO_CELL,
         };
+        let tick = match source {
+            Source::Upkeep => upkeep::tick_word(),
+            Source::Precise | Source::ClockRecent => &upkeep::NO_TICK,
+        };
         BreakerClock {
             clock,
             origin_raw,
             origin,
             cell,
+            tick,
             source,
             coarse: source != Source::Precise,
             bucket: Divider::new(bucket),
@@ -139,11 +148,30 @@ impl BreakerClock {
     }
 
     /// Nanoseconds since the origin; 0 if the clock reads before it.
+    ///
+    /// First one load through [`tick`](Self::tick): the upkeep's last tick
+    /// for a `Recent` breaker on the default clock, which is the answer
+    /// unless it is 0 (no upkeep runs); a word that is always 0 for the
+    /// other sources, which then read their clock. So an OPEN rejection in
+    /// `Recent` tests no mode: 4 instructions where the match on the source
+    /// took 9 (BENCHMARKS.md, "Code layout").
     #[inline]
     pub(crate) fn now(&self) -> u64 {
+        match self.tick.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => self.read_now(),
+            tick => tick,
+        }
+    }
+
+    /// [`now`](Self::now) when the tick word reads 0. Out of line: `now`
+    /// is inlined into every `call`, where an inlined clock read behind the
+    /// rarely taken OPEN branch cost the CLOSED path registers.
+    #[inline(never)]
+    fn read_now(&self) -> u64 {
         match self.source {
             Source::Precise => self.clock.delta_as_nanos(self.origin_raw, self.clock.raw()),
-            Source::Upkeep | Source::ClockRecent => self.recent_nanos(),
+            Source::Upkeep => upkeep::precise_nanos(),
+            Source::ClockRecent => self.recent_nanos(),
         }
     }
 

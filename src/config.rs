@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crate::breaker::CircuitBreaker;
 use crate::clock::{duration_nanos, ClockMode};
+use crate::error::MAX_OPEN_NANOS;
 use crate::events::{Listener, StateChange};
-use crate::state::MAX_PROBES;
+use crate::state::{MAX_PROBES, STAMP_SPAN_LIMIT};
 
 /// Default `error_threshold_percentage`.
 pub const DEFAULT_ERROR_THRESHOLD_PERCENTAGE: f64 = 50.0;
@@ -275,7 +276,8 @@ impl Builder {
             error_threshold_percentage: p,
             consecutive_failure_threshold: self.consecutive_failure_threshold,
             open_duration: self.open_duration,
-            open_nanos: duration_nanos(self.open_duration),
+            open_nanos: duration_nanos(self.open_duration).min(MAX_OPEN_NANOS),
+            open_span: duration_nanos(self.open_duration).min(STAMP_SPAN_LIMIT),
             half_open_max_calls: self.half_open_max_calls,
             reset_timeout: self.reset_timeout,
             reset_nanos: duration_nanos(self.reset_timeout),
@@ -330,7 +332,12 @@ pub(crate) struct Config {
     pub(crate) error_threshold_percentage: f64,
     pub(crate) consecutive_failure_threshold: u32,
     pub(crate) open_duration: Duration,
+    /// `open_duration` in nanoseconds, at most [`MAX_OPEN_NANOS`].
     pub(crate) open_nanos: u64,
+    /// `open_nanos`, at most [`STAMP_SPAN_LIMIT`]: the OPEN fast path
+    /// refuses while the span from the stamp is below it (longer spans are
+    /// left to the slow path, which reads them modulo the stamp's wrap).
+    pub(crate) open_span: u64,
     pub(crate) half_open_max_calls: u32,
     pub(crate) reset_timeout: Duration,
     pub(crate) reset_nanos: u64,
@@ -503,7 +510,8 @@ mod tests {
             .half_open_max_calls(MAX_PROBES)
             .validate()
             .unwrap();
-        assert_eq!(c.open_nanos, u64::MAX);
+        assert_eq!(c.open_nanos, u64::MAX - 1);
+        assert_eq!(c.open_span, 1 << 56);
         assert!(c.bucket_nanos > 0);
     }
 }

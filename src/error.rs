@@ -19,7 +19,6 @@ const INLINE_NAME: usize = 23;
 /// and each such load stalls until the stores retire (failed store-to-load
 /// forwarding). That cost about 12 ns per rejected `call` on the benchmark
 /// machine.
-#[derive(Clone)]
 pub(crate) struct Name {
     inline: Inline,
     // Not part of any atomic protocol: a plain shared string for long
@@ -30,6 +29,26 @@ pub(crate) struct Name {
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 struct Inline([u8; INLINE_NAME + 1]);
+
+impl Clone for Name {
+    /// The shared string's branch first, then the inline bytes: in the
+    /// derived order the compiler copied the bytes to a temporary before the
+    /// branch and from there into place. The long-name case is out of line,
+    /// so an inline name falls through.
+    #[inline(always)]
+    fn clone(&self) -> Name {
+        #[cold]
+        #[inline(never)]
+        fn share(s: &std::sync::Arc<Box<str>>) -> std::sync::Arc<Box<str>> {
+            std::sync::Arc::clone(s)
+        }
+        let shared = self.shared.as_ref().map(share);
+        Name {
+            inline: self.inline,
+            shared,
+        }
+    }
+}
 
 impl Name {
     pub(crate) fn new(name: &std::sync::Arc<str>) -> Name {
@@ -102,12 +121,19 @@ pub(crate) struct Refusal {
 
 const NO_RETRY: u64 = u64::MAX;
 
+/// The longest `open_duration` in nanoseconds a breaker keeps (584 years
+/// less a nanosecond): one short of the `NO_RETRY` marker.
+pub(crate) const MAX_OPEN_NANOS: u64 = NO_RETRY - 1;
+
 impl Refusal {
     /// Refused while OPEN, `retry_nanos` before the next half-open attempt.
+    /// It is at most the configuration's `open_nanos`, which stops short of
+    /// `NO_RETRY` (see [`MAX_OPEN_NANOS`]), so no clamp is needed here.
     #[inline]
     pub(crate) fn open(retry_nanos: u64) -> Refusal {
+        debug_assert!(retry_nanos <= MAX_OPEN_NANOS);
         Refusal {
-            retry_nanos: retry_nanos.min(NO_RETRY - 1),
+            retry_nanos,
             meta: State::Open as u64,
         }
     }

@@ -28,10 +28,10 @@
 //! continuously, and each such cycle includes at least one full
 //! `open_duration`. The stamp keeps 6 generation bits: it is rewritten by the
 //! first thread that needs it after each transition, so it is never more than
-//! a few generations behind. Stamp times wrap at 2^58 ns (9.1 years);
+//! a few generations behind. Stamp times wrap at 2^57 ns (4.6 years);
 //! elapsed times are computed modulo that and clamp to 0 when "negative" (a
 //! clock that went backwards), so only a breaker left untouched in OPEN or
-//! HALF_OPEN for more than 4.5 years would wait again before its next
+//! HALF_OPEN for more than 2.3 years would wait again before its next
 //! time-based transition. Eras wrap at 2^40 closings (never, in practice).
 
 use std::fmt;
@@ -174,12 +174,6 @@ impl Word {
         bits >> STATE_SHIFT == State::Open.to_bits()
     }
 
-    /// The generation of packed word `bits`.
-    #[inline]
-    pub(crate) const fn gen_of_bits(bits: u64) -> u32 {
-        ((bits >> GEN_SHIFT) as u32) & GEN_MASK
-    }
-
     /// The era of a packed CLOSED or OPEN word.
     #[inline]
     pub(crate) const fn era_of_bits(bits: u64) -> u64 {
@@ -215,7 +209,11 @@ impl fmt::Debug for Word {
     }
 }
 
-/// When the current state was entered: `gen_low (6) | nanos (58)`.
+/// When the current state was entered: `gen_low (6) | 0 | nanos (57)`.
+///
+/// The zero bit between the generation and the time takes the borrow of a
+/// stamp that is ahead of the clock, so one subtraction answers both "is
+/// this stamp the word's?" and "how long ago?" (see [`span`](Self::span)).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Stamp {
     pub(crate) gen_low: u8,
@@ -224,9 +222,18 @@ pub(crate) struct Stamp {
 
 // Under loom the stamp keeps 2 generation bits instead of 6, so that the
 // models reach generation aliasing within a few transitions.
-const STAMP_TIME_BITS: u32 = if cfg!(fusebox_loom) { 62 } else { 58 };
-const STAMP_GEN_MASK: u8 = (1 << (64 - STAMP_TIME_BITS)) - 1;
+const STAMP_GEN_SHIFT: u32 = if cfg!(fusebox_loom) { 62 } else { 58 };
+const STAMP_TIME_BITS: u32 = STAMP_GEN_SHIFT - 1;
+const STAMP_GEN_MASK: u8 = (1 << (64 - STAMP_GEN_SHIFT)) - 1;
 const STAMP_TIME_MASK: u64 = (1 << STAMP_TIME_BITS) - 1;
+
+/// Spans from a stamp below this are elapsed times; from it up to the wrap
+/// of the stamp's time they read as "negative" (a clock that went
+/// backwards), that is, as 0. 2^56 ns is 2.3 years.
+pub(crate) const STAMP_SPAN_LIMIT: u64 = 1 << (STAMP_TIME_BITS - 1);
+
+// `span` moves the word's generation to the stamp's place with one shift.
+const _: () = assert!(STAMP_GEN_SHIFT > GEN_SHIFT);
 
 impl Stamp {
     #[inline]
@@ -239,13 +246,13 @@ impl Stamp {
 
     #[inline]
     pub(crate) const fn pack(self) -> u64 {
-        ((self.gen_low as u64) << STAMP_TIME_BITS) | (self.at & STAMP_TIME_MASK)
+        ((self.gen_low as u64) << STAMP_GEN_SHIFT) | (self.at & STAMP_TIME_MASK)
     }
 
     #[inline]
     pub(crate) const fn unpack(bits: u64) -> Stamp {
         Stamp {
-            gen_low: ((bits >> STAMP_TIME_BITS) as u8) & STAMP_GEN_MASK,
+            gen_low: ((bits >> STAMP_GEN_SHIFT) as u8) & STAMP_GEN_MASK,
             at: bits & STAMP_TIME_MASK,
         }
     }
@@ -255,16 +262,37 @@ impl Stamp {
         self.gen_low == (gen as u8) & STAMP_GEN_MASK
     }
 
-    /// Nanoseconds from the stamp to `now`, modulo 2^58; a "negative" span
-    /// (a clock that went backwards) reads as 0.
+    /// Nanoseconds from the stamp to `now`, modulo 2^57; a "negative" span
+    /// (at least [`STAMP_SPAN_LIMIT`]: a clock that went backwards) reads
+    /// as 0.
     #[inline]
     pub(crate) fn elapsed(self, now: u64) -> u64 {
         let d = (now & STAMP_TIME_MASK).wrapping_sub(self.at) & STAMP_TIME_MASK;
-        if d >= 1 << (STAMP_TIME_BITS - 1) {
+        if d >= STAMP_SPAN_LIMIT {
             0
         } else {
             d
         }
+    }
+
+    /// The packed stamp `stamp` read against the state word `word` at
+    /// `now`, in one subtraction: below 2^57 exactly when the stamp's
+    /// generation bits match the word's and its time (modulo 2^57) is not
+    /// after `now`'s, and then it is `now - at`. So a result below
+    /// `STAMP_SPAN_LIMIT` is what [`belongs_to`](Self::belongs_to) and
+    /// [`elapsed`](Self::elapsed) would have said, with no branch between.
+    ///
+    /// Why: the word's generation bits are shifted to where the stamp keeps
+    /// its own, above a zero bit, and `now`'s time bits put below them. With
+    /// `g` the difference of the generations (modulo 2^6) and `d` that of
+    /// the times, the result is `g * 2^58 + d`: `d` in `[0, 2^57)` leaves
+    /// it at least 2^58 when `g != 0`; a negative `d` (at least `-2^57 + 1`)
+    /// leaves it at least 2^57 when `g != 0`, and wraps it past 2^63 when
+    /// `g == 0`.
+    #[inline(always)]
+    pub(crate) fn span(stamp: u64, word: u64, now: u64) -> u64 {
+        let gen = (word << (STAMP_GEN_SHIFT - GEN_SHIFT)) & !((1 << STAMP_GEN_SHIFT) - 1);
+        (gen | (now & STAMP_TIME_MASK)).wrapping_sub(stamp)
     }
 }
 
@@ -328,10 +356,71 @@ mod tests {
         assert!(Stamp::new(64, 0).belongs_to(0), "6 bits: wraps at 2^6");
         assert_eq!(s.elapsed(1_500), 500);
         assert_eq!(s.elapsed(999), 0);
-        let late = Stamp::new(0, (1 << 58) - 10);
-        assert_eq!(late.elapsed(5), 15, "wraps across 2^58");
+        let late = Stamp::new(0, (1 << 57) - 10);
+        assert_eq!(late.elapsed(5), 15, "wraps across 2^57");
         let two_years = 2 * 365 * 86_400 * 1_000_000_000u64;
         assert_eq!(Stamp::new(0, 7).elapsed(7 + two_years), two_years);
+    }
+
+    #[test]
+    fn span_is_belongs_to_and_elapsed_in_one_subtraction() {
+        let m = STAMP_TIME_MASK;
+        let times = [
+            0,
+            1,
+            7,
+            1_000,
+            STAMP_SPAN_LIMIT - 1,
+            STAMP_SPAN_LIMIT,
+            m - 1,
+            m,
+            m + 1,
+            u64::MAX,
+        ];
+        for word_gen in (0..200).chain([GEN_MASK - 1, GEN_MASK]) {
+            for state in [State::Open, State::HalfOpen] {
+                let word = Word {
+                    state,
+                    gen: word_gen,
+                    inflight: 3,
+                    successes: 2,
+                    era: 0,
+                }
+                .pack();
+                for stamp_gen in [
+                    0,
+                    1,
+                    2,
+                    63,
+                    64,
+                    65,
+                    word_gen,
+                    word_gen + 1,
+                    word_gen.wrapping_sub(1),
+                ] {
+                    for &at in &times {
+                        for &now in &times {
+                            let stamp = Stamp::new(stamp_gen, at);
+                            let span = Stamp::span(stamp.pack(), word, now);
+                            let mine = stamp.belongs_to(word_gen);
+                            if span < STAMP_SPAN_LIMIT {
+                                assert!(mine, "{word_gen} {stamp_gen} {at} {now}");
+                                assert_eq!(span, stamp.elapsed(now));
+                            }
+                            if mine && now & m >= stamp.at {
+                                assert_eq!(span, (now & m) - stamp.at);
+                            }
+                            if !mine || now & m < stamp.at {
+                                assert!(
+                                    span >= 1 << STAMP_TIME_BITS,
+                                    "{word_gen} {stamp_gen} {at} {now}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

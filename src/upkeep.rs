@@ -217,6 +217,24 @@ pub(crate) fn recent_nanos() -> u64 {
     precise_nanos()
 }
 
+/// The tick word of a breaker that reads no upkeep (a precise clock, a
+/// user's clock): never written, so it always reads 0, "no tick".
+pub(crate) static NO_TICK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The upkeep's tick word (see [`Ticker`]), which `Recent` breakers on the
+/// default clock read through a pointer: nanoseconds since the time base as
+/// of the last tick, or 0 while no upkeep runs.
+#[cfg(not(fusebox_loom))]
+pub(crate) fn tick_word() -> &'static std::sync::atomic::AtomicU64 {
+    &TICKER.recent
+}
+
+/// Under loom no upkeep runs: every breaker reads [`NO_TICK`].
+#[cfg(fusebox_loom)]
+pub(crate) fn tick_word() -> &'static std::sync::atomic::AtomicU64 {
+    &NO_TICK
+}
+
 /// The epoch cell for buckets of `width` nanoseconds: fusebox's upkeep
 /// keeps it at the bucket number of its last tick (see the module docs).
 /// [`NO_CELL`] if the table of widths is full.
