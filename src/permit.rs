@@ -40,7 +40,20 @@ pub struct Permit<'a> {
     /// CLOSED word changes only by a transition, so equality is currency).
     /// Probes: their HALF_OPEN generation.
     ticket: u64,
-    probe: bool,
+    probe: Kind,
+}
+
+/// Whether a permit is a half-open probe, as a whole word: with a `bool`
+/// there, a permit's copies on its way out of `try_acquire` wrote that
+/// byte and read it back as part of a wider load, which stalls until the
+/// store retires (failed store-to-load forwarding; see `Name` in
+/// `error.rs`). A word-sized field leaves no padding, so every copy is
+/// made of whole words.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u64)]
+enum Kind {
+    Closed = 0,
+    Probe = 1,
 }
 
 impl<'a> Permit<'a> {
@@ -49,7 +62,7 @@ impl<'a> Permit<'a> {
         Permit {
             breaker,
             ticket,
-            probe,
+            probe: if probe { Kind::Probe } else { Kind::Closed },
         }
     }
 
@@ -65,7 +78,7 @@ impl<'a> Permit<'a> {
         // No drop: the verdict is the release.
         let this = ManuallyDrop::new(self);
         this.breaker
-            .verdict(this.ticket, this.probe, Outcome::Success);
+            .verdict(this.ticket, this.probe == Kind::Probe, Outcome::Success);
     }
 
     /// The call failed.
@@ -73,12 +86,12 @@ impl<'a> Permit<'a> {
     pub fn failure(self) {
         let this = ManuallyDrop::new(self);
         this.breaker
-            .verdict(this.ticket, this.probe, Outcome::Failure);
+            .verdict(this.ticket, this.probe == Kind::Probe, Outcome::Failure);
     }
 
     /// `true` if this permit is a half-open probe.
     pub fn is_probe(&self) -> bool {
-        self.probe
+        self.probe == Kind::Probe
     }
 
     /// Gives the slot up to the seed-style API: no release, no verdict.
@@ -92,9 +105,9 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.breaker
-                .verdict(self.ticket, self.probe, Outcome::Failure);
+                .verdict(self.ticket, self.probe == Kind::Probe, Outcome::Failure);
         } else {
-            self.breaker.release(self.ticket, self.probe);
+            self.breaker.release(self.ticket, self.probe == Kind::Probe);
         }
     }
 }
