@@ -377,7 +377,9 @@ mod tests {
             m + 1,
             u64::MAX,
         ];
-        for word_gen in (0..200).chain([GEN_MASK - 1, GEN_MASK]) {
+        // Past 64 the stamp's 6 bits alias; miri takes a few around it.
+        let gens = if cfg!(miri) { 62..66 } else { 0..200 };
+        for word_gen in gens.chain([GEN_MASK - 1, GEN_MASK]) {
             for state in [State::Open, State::HalfOpen] {
                 let word = Word {
                     state,
