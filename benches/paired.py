@@ -68,6 +68,13 @@ def main(path):
         show("fusebox-precise / floor-clock+add", per_round(lambda v: v(CS, "fusebox-precise") / v(CS, "floor-clock+add"), t), ("<= 1.3", lambda x: x <= 1.3))
         show("fusebox-recent / floor-padded-add", per_round(lambda v: v(CS, "fusebox-recent") / v(CS, "floor-padded-add"), t), ("<= 2.5", lambda x: x <= 2.5))
         show("fusebox-recent / recloser", per_round(lambda v: v(CS, "fusebox-recent") / v(CS, "recloser"), t), ("<= 0.6", lambda x: x <= 0.6))
+        # fusebox's window write alone (no breaker around it), and what
+        # counting with an add instead of a CAS would save on it.
+        show("fusebox-recent / floor-slot-cas", per_round(lambda v: v(CS, "fusebox-recent") / v(CS, "floor-slot-cas"), t))
+        show("fusebox-recent / floor-slot-rules", per_round(lambda v: v(CS, "fusebox-recent") / v(CS, "floor-slot-rules"), t))
+        show("floor-slot-rules / floor-padded-add", per_round(lambda v: v(CS, "floor-slot-rules") / v(CS, "floor-padded-add"), t))
+        show("floor-slot-cas / floor-padded-add", per_round(lambda v: v(CS, "floor-slot-cas") / v(CS, "floor-padded-add"), t))
+        show("floor-slot-xadd / floor-padded-add", per_round(lambda v: v(CS, "floor-slot-xadd") / v(CS, "floor-padded-add"), t))
         for c in ["fusebox-precise", "fusebox-recent"]:
             show(f"{c}: 1 % failures / all success", per_round(lambda v, c=c: v(CM, c) / v(CS, c), t), ("<= 1.25", lambda x: x <= 1.25))
         for c in ["fusebox-precise", "fusebox-recent", "floor-padded-add", "floor-r1-word", "floor-r1-scan"]:
@@ -127,10 +134,10 @@ def main(path):
         best = max(((agg(c), c) for c in competitors if agg(c)), default=None)
         if best is None:
             continue
-        for c in ["fusebox-precise", "fusebox-recent"]:
+        for c in ["fusebox-precise", "fusebox-recent", "floor-slot-rules", "floor-slot-cas", "floor-padded-add"]:
             a = agg(c)
             if a:
-                print(f"{t:3} thread(s): {c:16} {a:8.1f} Mops/s = {a / best[0]:5.2f}x {best[1]} ({best[0]:.1f})")
+                print(f"{t:3} thread(s): {c:17} {a:8.1f} Mops/s = {a / best[0]:5.2f}x {best[1]} ({best[0]:.1f})")
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

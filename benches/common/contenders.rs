@@ -29,6 +29,13 @@
 //! failure sums every thread's success count to see whether one happened
 //! since the previous failure. Their `closed_mixed` minus `closed_success`
 //! is what 1 % failures must cost at a thread count, whatever the breaker.
+//!
+//! Three more run in `closed_success` only, to show how much of fusebox's
+//! `Recent` success its design asks for: `floor-slot-cas` is the window
+//! write alone (the bucket from an epoch cell, the slot from a hint, tag
+//! and count checked, the count CASed), `floor-slot-rules` adds the rules'
+//! loads (admission, R9's reload, R1's word), and `floor-slot-xadd`
+//! counts with a `fetch_add` instead of the CAS (see [`Slot`]).
 
 #![allow(dead_code)]
 
@@ -190,6 +197,20 @@ pub fn contenders(group: Group, max_threads: usize) -> Vec<Entry> {
     if matches!(group, Group::ClosedSuccess | Group::ClosedMixed) {
         v.push(entry("floor-r1-word", R1Word::new(group, max_threads)));
         v.push(entry("floor-r1-scan", R1Scan::new(group, max_threads)));
+    }
+    if group == Group::ClosedSuccess {
+        v.push(entry(
+            "floor-slot-cas",
+            SlotCount::new(max_threads, Slot::Cas),
+        ));
+        v.push(entry(
+            "floor-slot-xadd",
+            SlotCount::new(max_threads, Slot::Xadd),
+        ));
+        v.push(entry(
+            "floor-slot-rules",
+            SlotCount::new(max_threads, Slot::Rules),
+        ));
     }
     match group {
         Group::RegistryGet => {
@@ -395,6 +416,160 @@ impl Contender for R1Scan {
                 black_box(cur);
             }
         }
+    }
+}
+
+/// A success counted in a time bucket, exactly, at its cheapest: the
+/// bucket's number from one shared word (an upkeep's epoch cell, never
+/// written here), the slot from a shared hint, then the thread's own slot:
+/// its tag and count words loaded, compared with the bucket (whole tag,
+/// count word in step), and the count CASed (`floor-slot-cas`). This is
+/// fusebox's `Recent` window write alone, without R1, R9, the stripe's
+/// lookup or the call wrapper.
+///
+/// [`Slot::Xadd`] and [`Slot::Rules`] change one thing each.
+pub struct SlotCount {
+    cell: CachePadded<AtomicU64>,
+    hint: CachePadded<AtomicU64>,
+    lines: Vec<CachePadded<[AtomicU64; SLOT_LINE_WORDS]>>,
+    /// A breaker's state word (CLOSED: 0) and its consecutive-failure word
+    /// (0: no failure since the last success), for [`Slot::Rules`].
+    state: CachePadded<AtomicU64>,
+    consecutive: CachePadded<AtomicU64>,
+    kind: Slot,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// `floor-slot-cas`: the window write alone.
+    Cas,
+    /// `floor-slot-xadd`: the same checks, then a `fetch_add` whose old
+    /// value must still be in step. The alternative fusebox does not take
+    /// (BENCHMARKS.md, "Next levers"): between the load and the add a roll
+    /// by another thread can put the count in a newer bucket, where a
+    /// reader may see it before it is taken back out.
+    Xadd,
+    /// `floor-slot-rules`: the window write plus what the rules add to a
+    /// CLOSED success at their cheapest: the state word loaded to admit,
+    /// loaded again to see that the success is current (R9), and the
+    /// consecutive-failure word loaded and reset if non-zero (R1).
+    Rules,
+}
+
+const SLOT_LINE_WORDS: usize = 16;
+/// The bucket's number sits above 16 bits in the cell, the hint and the tag.
+const SLOT_EPOCH: u64 = 12_345 << 16;
+/// The slot's offset in a thread's line, kept in the hint's low bits.
+const SLOT_AT: u64 = 4;
+/// One call in a count word, above its `seq` byte (0 here) and a zero byte.
+const SLOT_ONE: u64 = 1 << 16;
+
+impl SlotCount {
+    pub fn new(threads: usize, kind: Slot) -> Self {
+        let lines = (0..threads.max(1))
+            .map(|_| {
+                let line: CachePadded<[AtomicU64; SLOT_LINE_WORDS]> = CachePadded::default();
+                line[SLOT_AT as usize].store(SLOT_EPOCH, Ordering::Relaxed);
+                line
+            })
+            .collect();
+        SlotCount {
+            cell: CachePadded::new(AtomicU64::new(SLOT_EPOCH)),
+            hint: CachePadded::new(AtomicU64::new(SLOT_EPOCH | SLOT_AT)),
+            lines,
+            state: CachePadded::default(),
+            consecutive: CachePadded::default(),
+            kind,
+        }
+    }
+}
+
+impl Contender for SlotCount {
+    fn run(&self, tid: usize, iters: u64) {
+        let line = &self.lines[tid % self.lines.len()];
+        match self.kind {
+            Slot::Cas => slot_cas_loop(&self.cell, &self.hint, &line[..], iters),
+            Slot::Xadd => slot_xadd_loop(&self.cell, &self.hint, &line[..], iters),
+            Slot::Rules => slot_rules_loop(self, &line[..], iters),
+        }
+    }
+}
+
+#[inline(never)]
+fn slot_cas_loop(cell: &AtomicU64, hint: &AtomicU64, line: &[AtomicU64], iters: u64) {
+    for _ in 0..iters {
+        let now = cell.load(Ordering::Relaxed);
+        let h = hint.load(Ordering::Relaxed);
+        let at = h as u16 as usize;
+        let Some([tag_word, count]) = line.get(at..at + 2) else {
+            continue;
+        };
+        let tag = tag_word.load(Ordering::Acquire);
+        let c = count.load(Ordering::Relaxed);
+        let epoch = h & !0xffff;
+        let ok = epoch == now
+            && tag == epoch | u64::from(c as u16)
+            && count
+                .compare_exchange(c, c + SLOT_ONE, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        black_box(ok);
+    }
+}
+
+#[inline(never)]
+fn slot_xadd_loop(cell: &AtomicU64, hint: &AtomicU64, line: &[AtomicU64], iters: u64) {
+    for _ in 0..iters {
+        let now = cell.load(Ordering::Relaxed);
+        let h = hint.load(Ordering::Relaxed);
+        let at = h as u16 as usize;
+        let Some([tag_word, count]) = line.get(at..at + 2) else {
+            continue;
+        };
+        let tag = tag_word.load(Ordering::Acquire);
+        let c = count.load(Ordering::Relaxed);
+        let epoch = h & !0xffff;
+        let ok = epoch == now
+            && tag == epoch | u64::from(c as u16)
+            && c >> 16 != (1 << 48) - 1
+            // A window would take the count back out if this failed; it
+            // never fails here.
+            && count.fetch_add(SLOT_ONE, Ordering::Relaxed) as u16 == c as u16;
+        black_box(ok);
+    }
+}
+
+#[inline(never)]
+fn slot_rules_loop(s: &SlotCount, line: &[AtomicU64], iters: u64) {
+    for _ in 0..iters {
+        let admitted = s.state.load(Ordering::Acquire);
+        if admitted != 0 {
+            continue;
+        }
+        let now = s.cell.load(Ordering::Relaxed);
+        let current = s.state.load(Ordering::Acquire);
+        let run = s.consecutive.load(Ordering::Relaxed);
+        if current != admitted {
+            continue;
+        }
+        let h = s.hint.load(Ordering::Relaxed);
+        let at = h as u16 as usize;
+        let Some([tag_word, count]) = line.get(at..at + 2) else {
+            continue;
+        };
+        let tag = tag_word.load(Ordering::Acquire);
+        let c = count.load(Ordering::Relaxed);
+        let epoch = h & !0xffff;
+        let ok = epoch == now
+            && tag == epoch | u64::from(c as u16)
+            && count
+                .compare_exchange(c, c + SLOT_ONE, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        if run != 0 {
+            let _ = s
+                .consecutive
+                .compare_exchange(run, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        black_box(ok);
     }
 }
 
