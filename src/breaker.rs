@@ -515,7 +515,7 @@ impl CircuitBreaker {
         Some((Word::era_of_bits(bits), consecutive))
     }
 
-    /// A Recent success whose epoch cell did not match the hinted bucket:
+    /// A Recent success whose epoch cell was not the hinted slot's bucket:
     /// no upkeep runs, a bucket just began, a user's clock, or a slot to
     /// roll. Reads the time and records it the long way.
     #[cold]
@@ -980,14 +980,31 @@ mod tests {
         );
         ok();
         assert_eq!(cb.snapshot().recent_calls, 3);
+        let before = cb.clock.current_epoch();
         tick(105 * S);
+        // The hint still picks bucket 100's slot: a tag that is not the
+        // cell's bucket refuses, and the stale cell's bucket still counts.
+        assert!(
+            !cb.window
+                .record_current(cb.clock.current_epoch(), era, Outcome::Success),
+            "the cell moved on: the hinted slot holds an older bucket"
+        );
+        assert!(
+            cb.window.record_current(before, era, Outcome::Success),
+            "a cell read before the tick counts in the bucket it names"
+        );
+        assert!(
+            !cb.window
+                .record_current(before, era.wrapping_add(1), Outcome::Success),
+            "another era's verdict does not match the tag"
+        );
         ok();
         let _ = cb.call(|| Err::<(), ()>(()));
         ok();
         let s = cb.snapshot();
-        assert_eq!(s.recent_calls, 6);
+        assert_eq!(s.recent_calls, 7);
         assert!(
-            (s.error_rate - 100.0 / 6.0).abs() < 1e-9,
+            (s.error_rate - 100.0 / 7.0).abs() < 1e-9,
             "{}",
             s.error_rate
         );
@@ -997,7 +1014,7 @@ mod tests {
         tick(116 * S - 1); // 106..=115: only the last call is left
         let s = cb.snapshot();
         assert_eq!((s.recent_calls, s.error_rate), (1, 0.0));
-        assert_eq!((s.total_successes, s.total_failures), (6, 1));
+        assert_eq!((s.total_successes, s.total_failures), (7, 1));
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! has few distinct widths); a breaker whose width finds no slot gets a cell
 //! that never holds an epoch and counts through the out-of-line reading of
 //! the tick, as a user's clock in `Recent` mode does. While no upkeep runs
-//! every cell reads [`NO_EPOCH`], which matches no hint.
+//! every cell reads [`NO_EPOCH`], which matches no slot's tag.
 //!
 //! # Orderings
 //!
@@ -76,8 +76,8 @@ pub(crate) struct Ticker {
 /// cell (two under loom, so that the model can fill the table).
 pub(crate) const CELLS: usize = if cfg!(fusebox_loom) { 2 } else { 32 };
 
-/// What a cell holds while no upkeep runs: matches no hint (a hint's low
-/// bits are a slot offset; this one's are all set, beyond any stripe).
+/// What a cell holds while no upkeep runs: matches no slot's tag (its bits
+/// are all set; a tag's epoch stays below 2^45).
 pub(crate) const NO_EPOCH: u64 = u64::MAX;
 
 /// One epoch cell on a line of its own: the cell of a narrow width changes
@@ -434,7 +434,8 @@ pub(crate) mod tests {
         }
         assert_eq!(t.slot(999), None);
         assert_eq!(t.slot(250), Some(1));
-        // NO_EPOCH matches no hint; an epoch word leaves the slot bits clear.
+        // NO_EPOCH matches no tag; an epoch word leaves the seq and era bits
+        // clear.
         assert_ne!(NO_EPOCH & 0xffff, 0);
         assert_eq!(window::epoch_word((1 << 45) - 1) & 0xffff, 0);
         assert_eq!(NO_CELL.load(Ordering::Relaxed), NO_EPOCH);

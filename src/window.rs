@@ -17,9 +17,9 @@
 //! failures *folded* out of slots when they roll over, and rejections. One
 //! more word, the *hint*, is shared by all stripes: the newest epoch counted
 //! through the slow path, packed with its slot's offset in a stripe, which
-//! tells the fast path which slot to try (and, for a `Recent` breaker on
-//! the default clock, is compared whole with the upkeep's epoch cell, see
-//! [`Window::record_current`]). A
+//! tells the fast path which slot to try (a `Recent` breaker on the
+//! default clock then compares that slot's tag with the upkeep's epoch
+//! cell, see [`Window::record_current`]). A
 //! thread writes
 //! only the stripe [`thread_index`](crate::sync::thread_index) picks, so with
 //! up to `stripes` threads no two threads write one cache line (a thread
@@ -107,10 +107,10 @@ const EPOCH_SHIFT: u32 = 16;
 const HINT_EPOCH_SHIFT: u32 = EPOCH_SHIFT;
 const HINT_SLOT_MASK: u64 = (1 << HINT_EPOCH_SHIFT) - 1;
 
-/// `epoch` as the hint keeps it (its slot offset bits zero): the form of an
-/// upkeep's epoch cell, which [`Window::record_current`] compares with the
-/// hint. Epochs stay below 2^45 (see "Wrap-around"), so the shift loses
-/// nothing, and the result's low bits are zero, unlike
+/// `epoch` as the hint and a tag keep it (the bits below it zero): the form
+/// of an upkeep's epoch cell, which [`Window::record_current`] compares
+/// with a slot's tag. Epochs stay below 2^45 (see "Wrap-around"), so the
+/// shift loses nothing, and the result's low bits are zero, unlike
 /// [`NO_EPOCH`](crate::upkeep::NO_EPOCH)'s.
 #[inline]
 pub(crate) const fn epoch_word(epoch: u64) -> u64 {
@@ -453,7 +453,8 @@ impl Window {
         // never overflows.
         let in_hinted_bucket = |hint: u64| {
             let epoch = hint >> HINT_EPOCH_SHIFT;
-            t.wrapping_sub(epoch.wrapping_mul(bucket.width())) < bucket.width()
+            (t.wrapping_sub(epoch.wrapping_mul(bucket.width())) < bucket.width())
+                .then_some(hint & !HINT_SLOT_MASK)
         };
         if !self.record_hinted(in_hinted_bucket, era, outcome) {
             self.record_slow_at(t, bucket, era, outcome);
@@ -461,21 +462,31 @@ impl Window {
     }
 
     /// Records a verdict of `era` in the bucket an upkeep's epoch cell says
-    /// is current (`now`, an [`epoch_word`]), if that is the hinted bucket
-    /// and its slot is in step: the fast path of [`record_at`](Self::record_at)
-    /// with the cell compared to the hint in place of the reading's bounds
-    /// check. `false` (nothing recorded) sends the caller to `record_at`
-    /// with a reading; [`NO_EPOCH`](crate::upkeep::NO_EPOCH) always does.
+    /// is current (`now`, an [`epoch_word`]), if the hinted slot holds that
+    /// bucket and is in step: the fast path of [`record_at`](Self::record_at)
+    /// with no reading and no bounds check. The cell is what the slot's tag
+    /// must hold; the hint only picks the slot (a slot holds epoch `e` only
+    /// at index `e & (R - 1)`, so a tag that matches the cell is the cell's
+    /// bucket whichever slot a stale hint picked). `false` (nothing
+    /// recorded) sends the caller to `record_at` with a reading;
+    /// [`NO_EPOCH`](crate::upkeep::NO_EPOCH) always does: its bits are all
+    /// set, and no tag is (epochs stay below 2^45).
     #[inline(always)]
     pub(crate) fn record_current(&self, now: u64, era: u8, outcome: Outcome) -> bool {
-        self.record_hinted(|hint| hint & !HINT_SLOT_MASK == now, era, outcome)
+        self.record_hinted(|_| Some(now), era, outcome)
     }
 
     /// The fast path of both: `true` if the count landed in the hinted
-    /// slot of the caller's stripe, whose bucket `current` accepts (given
-    /// the hint).
+    /// slot of the caller's stripe. `bucket`, given the hint, returns the
+    /// bucket the slot must hold (as an [`epoch_word`]), or `None` to
+    /// record nothing.
     #[inline(always)]
-    fn record_hinted(&self, current: impl FnOnce(u64) -> bool, era: u8, outcome: Outcome) -> bool {
+    fn record_hinted(
+        &self,
+        bucket: impl FnOnce(u64) -> Option<u64>,
+        era: u8,
+        outcome: Outcome,
+    ) -> bool {
         let stripe = self.my_stripe_fast();
         let hint = self.hint.load(Ordering::Relaxed);
         // The stripe's start in `u32` (`stride_shift < 32`, the stripe below
@@ -493,13 +504,15 @@ impl Window {
             Outcome::Failure => failure,
         };
         let c = counter.load(Ordering::Relaxed);
-        // The bucket first, then the whole tag in one compare: the hint's
-        // epoch is already where the tag keeps it, the `seq` must be the
-        // count word's, which sits where the tag keeps it above a byte that
-        // is always zero (so the word's low 16 bits are the `seq` field as
-        // is), and the era is the tag's low byte. Saturation is the add's
-        // carry.
-        if current(hint) && tag == (hint & !HINT_SLOT_MASK) | u64::from(c as u16) | u64::from(era) {
+        // The whole tag in one compare: the bucket's epoch word is already
+        // where the tag keeps its epoch, the `seq` must be the count word's,
+        // which sits where the tag keeps it above a byte that is always zero
+        // (so the word's low 16 bits are the `seq` field as is), and the era
+        // is the tag's low byte. Saturation is the add's carry.
+        let Some(epoch) = bucket(hint) else {
+            return false;
+        };
+        if tag == epoch | u64::from(c as u16) | u64::from(era) {
             if let Some(next) = plus_one(c) {
                 return counter
                     .compare_exchange(c, next, Ordering::Relaxed, Ordering::Relaxed)
