@@ -204,10 +204,11 @@ fn hinted_fast_path_vs_rollover_in_ticks() {
     race_hinted_writers(|w, ticks, failure| w.record_ticks(ticks, 10, 0, failure));
 }
 
-/// The `Recent` fast path compares an upkeep's epoch cell with the hint
-/// instead of checking a reading against the hinted bucket's bounds, and
-/// falls back to the reading when they differ: the same race, each
-/// writer's cell reading its own epoch.
+/// The `Recent` fast path compares an upkeep's epoch cell with the hinted
+/// slot's tag instead of checking a reading against the hinted bucket's
+/// bounds, and falls back to the reading when they differ: the same race,
+/// each writer's cell reading its own epoch (epochs 0 and 2 share a slot,
+/// so a hint left by one points the other at a slot of its own index).
 #[test]
 fn cell_fast_path_vs_rollover() {
     race_hinted_writers(|w, ticks, failure| w.record_cell(ticks / 10, 10, 0, failure));
