@@ -257,12 +257,15 @@ impl CircuitBreaker {
         if Word::is_closed(bits) {
             return Ok(Permit::new(self, bits, false));
         }
-        if Word::is_open(bits) {
+        let state = if Word::is_open_unless_closed(bits) {
             if let Some(rejected) = self.reject_if_still_open(bits) {
                 return Err(rejected);
             }
-        }
-        self.acquire_slow(Word::unpack(bits))
+            State::Open
+        } else {
+            State::HalfOpen
+        };
+        self.acquire_slow(Word::unpack_as(bits, state))
     }
 
     /// The common OPEN case, inline: the stamp is current and

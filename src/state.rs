@@ -9,6 +9,10 @@
 //! +-----+----------------------+----------------------+----------------------+
 //! ```
 //!
+//! The state bits are `00` CLOSED, `10` OPEN and `11` HALF_OPEN: the word is
+//! CLOSED exactly when its top bit is clear, so the hot path's test is the
+//! word's sign, and OPEN and HALF_OPEN differ in bit 62 alone.
+//!
 //! The *era* counts closings: it labels the window's buckets and the
 //! consecutive-failure count, so a new era is an empty window (R6). While
 //! HALF_OPEN the bits hold the probe counts and the era lives in the
@@ -58,20 +62,23 @@ impl State {
         }
     }
 
+    /// The word's top two bits. CLOSED is the only state whose top bit is
+    /// clear, so the hot path's test is the word's sign.
     const fn to_bits(self) -> u64 {
         match self {
             State::Closed => 0,
-            State::Open => 1,
-            State::HalfOpen => 2,
+            State::Open => 2,
+            State::HalfOpen => 3,
         }
     }
 
     const fn from_bits(bits: u64) -> State {
-        match bits {
+        // 1 is never written; it decodes as CLOSED, as `is_closed` reads
+        // it, so no input can panic or read two ways. (One less than the
+        // code, floored at 0: the decode is a subtraction, not a branch.)
+        match bits.saturating_sub(1) {
             0 => State::Closed,
             1 => State::Open,
-            // 3 is never written; decode it as the most restrictive state
-            // that still lets probes through, so no input can panic.
             _ => State::HalfOpen,
         }
     }
@@ -142,7 +149,14 @@ impl Word {
 
     #[inline]
     pub(crate) const fn unpack(bits: u64) -> Word {
-        let state = State::from_bits((bits >> STATE_SHIFT) & STATE_MASK);
+        Word::unpack_as(bits, State::from_bits((bits >> STATE_SHIFT) & STATE_MASK))
+    }
+
+    /// [`unpack`](Self::unpack) for a caller that has already tested the
+    /// state bits and knows `state`: the rest of the word, without decoding
+    /// them again.
+    #[inline]
+    pub(crate) const fn unpack_as(bits: u64, state: State) -> Word {
         let gen = ((bits >> GEN_SHIFT) as u32) & GEN_MASK;
         match state {
             State::HalfOpen => Word {
@@ -165,13 +179,15 @@ impl Word {
     /// `true` if packed word `bits` is CLOSED (the hot path's only test).
     #[inline]
     pub(crate) const fn is_closed(bits: u64) -> bool {
-        bits >> STATE_SHIFT == 0
+        (bits as i64) >= 0
     }
 
-    /// `true` if packed word `bits` is OPEN.
+    /// `true` if packed word `bits`, already known not to be CLOSED, is
+    /// OPEN: OPEN and HALF_OPEN differ in bit 62 alone, so this is one bit
+    /// test.
     #[inline]
-    pub(crate) const fn is_open(bits: u64) -> bool {
-        bits >> STATE_SHIFT == State::Open.to_bits()
+    pub(crate) const fn is_open_unless_closed(bits: u64) -> bool {
+        bits & (1 << STATE_SHIFT) == 0
     }
 
     /// The era of a packed CLOSED or OPEN word.
@@ -328,6 +344,30 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The hot path's tests on the raw word (`is_closed` is its sign) agree
+    /// with the decoded state for every value of the state bits, the never
+    /// written one included.
+    #[test]
+    fn raw_state_tests_agree_with_unpack() {
+        for code in 0..4u64 {
+            for low in [0, 1, ERA_MASK, u64::MAX >> STATE_BITS] {
+                let bits = (code << STATE_SHIFT) | low;
+                let state = Word::unpack(bits).state;
+                assert_eq!(Word::is_closed(bits), state == State::Closed, "{bits:#x}");
+                if state != State::Closed {
+                    let open = Word::is_open_unless_closed(bits);
+                    assert_eq!(open, state == State::Open, "{bits:#x}");
+                }
+                assert!(Word::unpack_as(bits, state) == Word::unpack(bits));
+            }
+        }
+        for state in [State::Closed, State::Open, State::HalfOpen] {
+            let bits = Word::INITIAL.enter(state, 5).pack();
+            assert_eq!(Word::unpack(bits).state, state);
+            assert_eq!(Word::is_closed(bits), state == State::Closed);
         }
     }
 
