@@ -423,13 +423,18 @@ impl CircuitBreaker {
                     }
                     self.reset_consecutive(era, consecutive);
                 } else {
-                    let ticks = self.clock.precise_ticks();
+                    let raw = self.clock.precise_raw();
                     let Some((era, consecutive)) = self.current_success(admitted) else {
                         return;
                     };
+                    let t = self.clock.since_origin_wrapping(raw);
                     let bucket = self.clock.bucket();
-                    self.window
-                        .record_at(ticks, bucket, era as u8, Outcome::Success);
+                    if !self
+                        .window
+                        .record_in_hinted_bucket(t, bucket, era as u8, Outcome::Success)
+                    {
+                        self.success_off_the_hint(raw, era);
+                    }
                     self.reset_consecutive(era, consecutive);
                 }
             }
@@ -527,6 +532,20 @@ impl CircuitBreaker {
         let ticks = self.clock.ticks();
         self.window
             .record_at(ticks, self.clock.bucket(), era as u8, Outcome::Success);
+    }
+
+    /// A Precise success whose reading `raw` was not in the hinted bucket
+    /// (or its slot not in step): a bucket just began, a slot to roll, or a
+    /// reading behind the origin, which counts at the origin.
+    #[cold]
+    #[inline(never)]
+    fn success_off_the_hint(&self, raw: u64, era: u64) {
+        self.window.record_at(
+            self.clock.since_origin(raw),
+            self.clock.bucket(),
+            era as u8,
+            Outcome::Success,
+        );
     }
 
     /// The success's reset of the consecutive-failure count (R1), from `cur`,
@@ -1018,6 +1037,40 @@ mod tests {
         let s = cb.snapshot();
         assert_eq!((s.recent_calls, s.error_rate), (1, 0.0));
         assert_eq!((s.total_successes, s.total_failures), (7, 1));
+    }
+
+    /// A Precise success whose reading is behind the breaker's origin (a
+    /// counter that skews, here a mock moved back) wraps on the fast path,
+    /// which refuses it, and counts at the origin through the slow path:
+    /// in the window's first bucket, with nothing lost.
+    #[test]
+    fn precise_success_behind_the_origin_counts_at_the_origin() {
+        const S: u64 = 1_000_000_000;
+        let (clock, mock) = quanta::Clock::mock();
+        mock.increment(100 * S);
+        let cb = CircuitBreaker::builder("skew")
+            .clock(clock)
+            .monitoring_window(Duration::from_secs(10))
+            .window_buckets(10)
+            .min_calls_for_error_rate(1_000)
+            .consecutive_failure_threshold(1_000)
+            .build()
+            .unwrap();
+        let ok = || cb.call(|| Ok::<(), ()>(())).unwrap();
+        ok(); // at the origin: bucket 0, and the hint points at it
+        mock.decrement(5 * S);
+        ok(); // 5 s behind the origin: counted at the origin
+        ok();
+        mock.increment(5 * S + S / 2);
+        ok(); // 0.5 s after the origin: still bucket 0, the fast path
+        let s = cb.snapshot();
+        assert_eq!((s.recent_calls, s.total_successes), (4, 4));
+        mock.increment(10 * S);
+        assert_eq!(
+            cb.snapshot().recent_calls,
+            0,
+            "bucket 0 has left the window"
+        );
     }
 
     #[test]

@@ -223,7 +223,33 @@ impl BreakerClock {
     /// [`ticks`](Self::ticks) in Precise mode: raw ticks since the origin.
     #[inline(always)]
     pub(crate) fn precise_ticks(&self) -> u64 {
-        self.clock.raw().saturating_sub(self.origin_raw)
+        self.precise_raw().saturating_sub(self.origin_raw)
+    }
+
+    /// A raw reading of the precise clock, for the success path, which
+    /// offers [`since_origin_wrapping`](Self::since_origin_wrapping) of it
+    /// to the window's fast path and keeps `raw` for the slow one.
+    #[inline(always)]
+    pub(crate) fn precise_raw(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    /// `raw` in ticks since the origin, wrapping: a reading behind the
+    /// origin (skewed counters, or a mock moved back) comes out at 2^63 or
+    /// more, in no bucket a hint can name (hints are epochs of real
+    /// readings), so the fast path refuses it, and the slow path takes
+    /// [`since_origin`](Self::since_origin) of the same `raw`. One
+    /// subtraction instead of a subtraction and a clamp.
+    #[inline(always)]
+    pub(crate) fn since_origin_wrapping(&self, raw: u64) -> u64 {
+        raw.wrapping_sub(self.origin_raw)
+    }
+
+    /// `raw` in ticks since the origin; 0 before it (as
+    /// [`precise_ticks`](Self::precise_ticks)).
+    #[inline]
+    pub(crate) fn since_origin(&self, raw: u64) -> u64 {
+        raw.saturating_sub(self.origin_raw)
     }
 
     /// The window's bucket width in the unit of [`ticks`](Self::ticks).

@@ -448,17 +448,33 @@ impl Window {
     /// index `e & (R - 1)`.
     #[inline(always)]
     pub(crate) fn record_at(&self, t: u64, bucket: &Divider, era: u8, outcome: Outcome) {
+        if !self.record_in_hinted_bucket(t, bucket, era, outcome) {
+            self.record_slow_at(t, bucket, era, outcome);
+        }
+    }
+
+    /// The fast path of [`record_at`](Self::record_at) alone: `false`
+    /// (nothing recorded) if `t` is not in the hinted bucket or its slot is
+    /// not in step. Any `t` is safe here: one that no real reading gives
+    /// (2^63 and up) is refused.
+    #[inline(always)]
+    pub(crate) fn record_in_hinted_bucket(
+        &self,
+        t: u64,
+        bucket: &Divider,
+        era: u8,
+        outcome: Outcome,
+    ) -> bool {
         // `epoch * width <= t < (epoch + 1) * width`: `t`'s epoch is the
-        // hint's. Hints are epochs of real readings, so `epoch * width <= t`
-        // never overflows.
+        // hint's. Hints are epochs of real readings, so `epoch * width`
+        // never overflows, and a `t` below it wraps to a difference that is
+        // not below `width`.
         let in_hinted_bucket = |hint: u64| {
             let epoch = hint >> HINT_EPOCH_SHIFT;
             (t.wrapping_sub(epoch.wrapping_mul(bucket.width())) < bucket.width())
                 .then_some(hint & !HINT_SLOT_MASK)
         };
-        if !self.record_hinted(in_hinted_bucket, era, outcome) {
-            self.record_slow_at(t, bucket, era, outcome);
-        }
+        self.record_hinted(in_hinted_bucket, era, outcome)
     }
 
     /// Records a verdict of `era` in the bucket an upkeep's epoch cell says
