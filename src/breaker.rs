@@ -961,6 +961,16 @@ mod tests {
         }
     }
 
+    /// A 10 s window of ten 1 s buckets, thresholds out of reach: the
+    /// window tests count successes without tripping.
+    fn ten_one_second_buckets(name: &str) -> crate::Builder {
+        CircuitBreaker::builder(name)
+            .monitoring_window(Duration::from_secs(10))
+            .window_buckets(10)
+            .min_calls_for_error_rate(1_000)
+            .consecutive_failure_threshold(1_000)
+    }
+
     /// `Recent` on the default clock, with the process's ticker ticked by
     /// hand: the epoch cell a success reads and the epoch every other path
     /// computes from the tick agree at every tick, successes in step with
@@ -970,12 +980,8 @@ mod tests {
     fn recent_successes_count_on_the_upkeeps_grid() {
         const S: u64 = 1_000_000_000;
         let ticks = crate::upkeep::tests::HandTicks::claim();
-        let cb = CircuitBreaker::builder("grid")
+        let cb = ten_one_second_buckets("grid")
             .clock_mode(crate::ClockMode::Recent)
-            .monitoring_window(Duration::from_secs(10))
-            .window_buckets(10)
-            .min_calls_for_error_rate(1_000)
-            .consecutive_failure_threshold(1_000)
             .build()
             .unwrap();
         let ok = || cb.call(|| Ok::<(), ()>(())).unwrap();
@@ -1048,14 +1054,7 @@ mod tests {
         const S: u64 = 1_000_000_000;
         let (clock, mock) = quanta::Clock::mock();
         mock.increment(100 * S);
-        let cb = CircuitBreaker::builder("skew")
-            .clock(clock)
-            .monitoring_window(Duration::from_secs(10))
-            .window_buckets(10)
-            .min_calls_for_error_rate(1_000)
-            .consecutive_failure_threshold(1_000)
-            .build()
-            .unwrap();
+        let cb = ten_one_second_buckets("skew").clock(clock).build().unwrap();
         let ok = || cb.call(|| Ok::<(), ()>(())).unwrap();
         ok(); // at the origin: bucket 0, and the hint points at it
         mock.decrement(5 * S);

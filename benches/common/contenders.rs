@@ -495,46 +495,48 @@ impl Contender for SlotCount {
     }
 }
 
+/// One success counted in the hinted slot of `line`, if the slot holds
+/// the bucket `now` names and its count word is in step: the CAS (or, with
+/// `XADD`, a `fetch_add` whose old value must still be in step; a window
+/// would take the count back out if that failed, which never happens
+/// here). `false` if nothing was counted.
+#[inline(always)]
+fn slot_write<const XADD: bool>(now: u64, hint: &AtomicU64, line: &[AtomicU64]) -> bool {
+    let h = hint.load(Ordering::Relaxed);
+    let at = h as u16 as usize;
+    let Some([tag_word, count]) = line.get(at..at + 2) else {
+        return false;
+    };
+    let tag = tag_word.load(Ordering::Acquire);
+    let c = count.load(Ordering::Relaxed);
+    let epoch = h & !0xffff;
+    if epoch != now || tag != epoch | u64::from(c as u16) {
+        return false;
+    }
+    if XADD {
+        c >> 16 != (1 << 48) - 1 && count.fetch_add(SLOT_ONE, Ordering::Relaxed) as u16 == c as u16
+    } else {
+        count
+            .compare_exchange(c, c + SLOT_ONE, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
 #[inline(never)]
 fn slot_cas_loop(cell: &AtomicU64, hint: &AtomicU64, line: &[AtomicU64], iters: u64) {
     for _ in 0..iters {
-        let now = cell.load(Ordering::Relaxed);
-        let h = hint.load(Ordering::Relaxed);
-        let at = h as u16 as usize;
-        let Some([tag_word, count]) = line.get(at..at + 2) else {
-            continue;
-        };
-        let tag = tag_word.load(Ordering::Acquire);
-        let c = count.load(Ordering::Relaxed);
-        let epoch = h & !0xffff;
-        let ok = epoch == now
-            && tag == epoch | u64::from(c as u16)
-            && count
-                .compare_exchange(c, c + SLOT_ONE, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
-        black_box(ok);
+        black_box(slot_write::<false>(
+            cell.load(Ordering::Relaxed),
+            hint,
+            line,
+        ));
     }
 }
 
 #[inline(never)]
 fn slot_xadd_loop(cell: &AtomicU64, hint: &AtomicU64, line: &[AtomicU64], iters: u64) {
     for _ in 0..iters {
-        let now = cell.load(Ordering::Relaxed);
-        let h = hint.load(Ordering::Relaxed);
-        let at = h as u16 as usize;
-        let Some([tag_word, count]) = line.get(at..at + 2) else {
-            continue;
-        };
-        let tag = tag_word.load(Ordering::Acquire);
-        let c = count.load(Ordering::Relaxed);
-        let epoch = h & !0xffff;
-        let ok = epoch == now
-            && tag == epoch | u64::from(c as u16)
-            && c >> 16 != (1 << 48) - 1
-            // A window would take the count back out if this failed; it
-            // never fails here.
-            && count.fetch_add(SLOT_ONE, Ordering::Relaxed) as u16 == c as u16;
-        black_box(ok);
+        black_box(slot_write::<true>(cell.load(Ordering::Relaxed), hint, line));
     }
 }
 
@@ -551,19 +553,7 @@ fn slot_rules_loop(s: &SlotCount, line: &[AtomicU64], iters: u64) {
         if current != admitted {
             continue;
         }
-        let h = s.hint.load(Ordering::Relaxed);
-        let at = h as u16 as usize;
-        let Some([tag_word, count]) = line.get(at..at + 2) else {
-            continue;
-        };
-        let tag = tag_word.load(Ordering::Acquire);
-        let c = count.load(Ordering::Relaxed);
-        let epoch = h & !0xffff;
-        let ok = epoch == now
-            && tag == epoch | u64::from(c as u16)
-            && count
-                .compare_exchange(c, c + SLOT_ONE, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
+        let ok = slot_write::<false>(now, &s.hint, line);
         if run != 0 {
             let _ = s
                 .consecutive
