@@ -404,7 +404,8 @@ impl CircuitBreaker {
     ///
     /// The success case is inlined whole into the caller: measured, an
     /// out-of-line call here let the count's CAS wait for the clock reading
-    /// and doubled the cost of a call (BENCHMARKS.md, "Where the time goes").
+    /// and doubled the cost of a call (`docs/benchmarks-log.md`, "Where the
+    /// time goes").
     #[inline(always)]
     fn closed_verdict(&self, admitted: u64, outcome: Outcome) {
         match outcome {

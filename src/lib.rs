@@ -91,14 +91,14 @@
 //! write to a line other threads write.
 //!
 //! Measured on a 2-vCPU AMD EPYC VM (`BENCHMARKS.md` has the machine, the
-//! commands and every figure): `call(|| Ok(()))` costs 12–18 ns with the
-//! default [`ClockMode::Precise`] (the TSC read alone is ~12 ns) and
-//! 3.8–6.7 ns with [`ClockMode::Recent`], which replaces the clock read by
+//! commands and every figure): `call(|| Ok(()))` costs 10–18 ns with the
+//! default [`ClockMode::Precise`] (the TSC read alone is 10–12 ns) and
+//! 3.3–6.7 ns with [`ClockMode::Recent`], which replaces the clock read by
 //! one inlined load for users who run an [`Upkeep`] thread (the low ends in
 //! the VM's fast periods, the high ends in its slow ones); aggregate
-//! throughput grows ~1.5–2.2× from one thread to two, where a mutex-based
-//! breaker or recloser falls to a third or less. A rejection while OPEN
-//! costs 14–24 ns (Precise) or 4.2–9.1 ns (Recent): one counter increment on
+//! throughput grows ~1.7–2.1× from one thread to two, where a mutex-based
+//! breaker or recloser falls to a fifth or less. A rejection while OPEN
+//! costs 11–24 ns (Precise) or 3.4–9.1 ns (Recent): one counter increment on
 //! the thread's own stripe, no shared write.
 //!
 //! A failure that does not trip checks the error rate (R2) by summing the

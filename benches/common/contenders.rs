@@ -445,7 +445,7 @@ pub enum Slot {
     Cas,
     /// `floor-slot-xadd`: the same checks, then a `fetch_add` whose old
     /// value must still be in step. The alternative fusebox does not take
-    /// (BENCHMARKS.md, "Next levers"): between the load and the add a roll
+    /// (BENCHMARKS.md, "Where the time goes"): between the load and the add a roll
     /// by another thread can put the count in a newer bucket, where a
     /// reader may see it before it is taken back out.
     Xadd,
