@@ -174,10 +174,15 @@ impl CircuitBreaker {
         );
         let window = Window::new(config.stripes, config.window_buckets);
         let name = StdArc::<str>::from(config.name.as_str());
+        // The first CLOSED period starts now, on the clock's own time line:
+        // about 0 for a clock whose origin is this breaker's, but a `Recent`
+        // breaker on the default clock counts from the process's time base,
+        // which may be older than the breaker.
+        let born = clock.now();
         CircuitBreaker {
             core: CachePadded::new(Core {
                 word: AtomicU64::new(Word::INITIAL.pack()),
-                stamp: AtomicU64::new(Stamp::new(0, 0).pack()),
+                stamp: AtomicU64::new(Stamp::new(0, born).pack()),
                 era: AtomicU64::new(0),
             }),
             failures: CachePadded::new(FailureWords {
@@ -1071,6 +1076,24 @@ mod tests {
             0,
             "bucket 0 has left the window"
         );
+    }
+
+    /// A `Recent` breaker on the default clock built when the process's
+    /// time base is already 5 s old: its first CLOSED period is timed from
+    /// its creation, not from the time base.
+    #[test]
+    #[cfg(not(miri))] // miri cannot read the TSC
+    fn a_recent_breakers_first_state_is_timed_from_its_creation() {
+        const S: u64 = 1_000_000_000;
+        let ticks = crate::upkeep::tests::HandTicks::claim();
+        ticks.tick(5 * S);
+        let cb = CircuitBreaker::builder("late")
+            .clock_mode(crate::ClockMode::Recent)
+            .build()
+            .unwrap();
+        assert_eq!(cb.snapshot().state_duration, Duration::ZERO);
+        ticks.tick(5 * S + S / 4);
+        assert_eq!(cb.snapshot().state_duration, Duration::from_millis(250));
     }
 
     #[test]

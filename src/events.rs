@@ -106,7 +106,11 @@ impl fmt::Display for Reason {
             ),
             Reason::OpenDurationElapsed => f.write_str("open duration elapsed"),
             Reason::ProbesSucceeded { successes } => {
-                write!(f, "{successes} half-open probes succeeded")
+                write!(
+                    f,
+                    "{successes} half-open probe{} succeeded",
+                    if successes == 1 { "" } else { "s" }
+                )
             }
             Reason::ProbeFailed => f.write_str("a half-open probe failed"),
             Reason::ResetTimeout { successes } => write!(

@@ -289,8 +289,8 @@ mod handle {
 
     impl Upkeep {
         /// An upkeep that ticks every `interval`: the resolution `Recent`
-        /// breakers see time in. 1 ms is a good default; open durations and
-        /// window buckets are at least 1 ms.
+        /// breakers see time in. 1 ms is a good default; window buckets are at
+        /// least 1 ms wide.
         pub fn new(interval: Duration) -> Upkeep {
             Upkeep { interval }
         }
