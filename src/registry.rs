@@ -125,8 +125,38 @@ impl Registry {
     }
 
     /// The breaker named `name`. Takes no lock.
+    ///
+    /// The returned `Arc` is a clone: every `get` and every drop of its
+    /// result is an atomic add on the breaker's reference count, one cache
+    /// line that all threads looking up that name write. On a hot path,
+    /// keep the `Arc` (or look the breaker up with [`with`](Self::with)).
     pub fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
         self.map.load().get(name).cloned()
+    }
+
+    /// Runs `f` on the breaker named `name`, without cloning its `Arc`:
+    /// `None` (and `f` not run) if there is none. Takes no lock and writes
+    /// no shared line, so lookups by many threads do not contend (unlike
+    /// [`get`](Self::get), whose clone and drop write the breaker's
+    /// reference count).
+    ///
+    /// `f` runs on the registry's map as loaded when `with` was called: a
+    /// breaker that another thread replaces or unregisters meanwhile stays
+    /// alive, and is the one `f` sees, until `f` returns.
+    ///
+    /// ```
+    /// use fusebox::{CircuitBreaker, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.create(CircuitBreaker::builder("database"))?;
+    /// let rows = registry.with("database", |db| db.call(|| Ok::<_, ()>(3)));
+    /// assert_eq!(rows.map(Result::ok), Some(Some(3)));
+    /// assert!(registry.with("cache", |_| ()).is_none());
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn with<R>(&self, name: &str, f: impl FnOnce(&CircuitBreaker) -> R) -> Option<R> {
+        let map = self.map.load();
+        map.get(name).map(|breaker| f(breaker))
     }
 
     /// Every registered breaker, sorted by name.

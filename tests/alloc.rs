@@ -1,6 +1,7 @@
 //! Zero heap allocations after warm-up on every request path (SPEC §4 and
 //! beyond): closed success and failure, open rejection, and the half-open
-//! paths (probe admission, success, failure/reopen, drop, close). A counting
+//! paths (probe admission, success, failure/reopen, drop, close), and a
+//! registry lookup. A counting
 //! global allocator counts per thread, so other tests and the harness
 //! cannot disturb a measurement.
 
@@ -13,7 +14,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use fusebox::quanta::{Clock, Mock};
-use fusebox::{Builder, CallError, CircuitBreaker, State, StateChange};
+use fusebox::{Builder, CallError, CircuitBreaker, Registry, State, StateChange};
 
 // ---- the counting allocator ------------------------------------------------
 
@@ -286,5 +287,25 @@ fn call_async_allocates_nothing() {
         assert_eq!(cb.state(), State::Closed);
         assert!(matches!(poll_once(&cb, false), Err(CallError::Failed(()))));
         assert_eq!(cb.state(), State::Open);
+    });
+}
+
+// ---- registry ---------------------------------------------------------------
+
+#[test]
+fn registry_lookups_allocate_nothing() {
+    let registry = Registry::new();
+    for i in 0..16 {
+        registry
+            .create(CircuitBreaker::builder(format!("service-{i:02}")))
+            .unwrap();
+    }
+    assert_no_alloc("Registry::with", || {
+        let ok = registry.with("service-07", |cb| cb.call(|| Ok::<_, ()>(())).is_ok());
+        assert_eq!(ok, Some(true));
+        assert!(registry.with("service-99", |_| ()).is_none());
+    });
+    assert_no_alloc("Registry::get", || {
+        assert!(registry.get("service-07").is_some());
     });
 }

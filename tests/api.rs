@@ -1016,3 +1016,31 @@ fn api_registry_round_trip() {
     assert!(format!("{registry:?}").contains("database"));
     assert!(format!("{db:?}").contains("database"));
 }
+
+#[test]
+fn api_registry_with_runs_on_the_breaker_without_a_clone() {
+    let registry = Registry::new();
+    let db = registry
+        .create(CircuitBreaker::builder("database"))
+        .unwrap();
+    let refs = Arc::strong_count(&db);
+    let seen = registry.with("database", |cb| {
+        assert_eq!(Arc::strong_count(&db), refs, "no clone while f runs");
+        assert_eq!(cb.call(|| Ok::<_, ()>(7)).unwrap(), 7);
+        cb as *const CircuitBreaker
+    });
+    assert_eq!(seen, Some(Arc::as_ptr(&db)));
+    let mut ran = false;
+    assert_eq!(registry.with("cache", |_| ran = true), None);
+    assert!(!ran, "no breaker: f does not run");
+    // A breaker unregistered while f runs stays the one f sees.
+    let calls = registry.with("database", |cb| {
+        assert!(registry.unregister("database"));
+        assert!(registry.get("database").is_none());
+        cb.call(|| Ok::<_, ()>(())).unwrap();
+        cb.snapshot().total_calls
+    });
+    assert_eq!(calls, Some(2));
+    assert_eq!(db.snapshot().total_calls, 2);
+    assert_eq!(registry.with("database", |_| ()), None);
+}

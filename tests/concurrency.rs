@@ -486,6 +486,12 @@ fn r13_concurrent_writers_lose_no_update() {
                         registry.get(&format!("t{t}-0")).is_some(),
                         "own insert visible"
                     );
+                    let own = format!("t{t}-{i}");
+                    assert_eq!(
+                        registry.with(&own, |cb| cb.name() == own),
+                        Some(true),
+                        "own insert visible to with"
+                    );
                 }
                 for i in (0..PER_THREAD).step_by(5) {
                     assert!(registry.unregister(&format!("t{t}-{i}")));

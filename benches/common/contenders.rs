@@ -14,7 +14,9 @@
 //! * `open_reject`: a call refused by an OPEN breaker (`open_duration` 1 h).
 //! * `half_open_admission`: a probe admission and its release (permit
 //!   dropped, so the breaker stays HALF_OPEN with probe slots free).
-//! * `registry_get`: look a breaker up by name in a registry of 16.
+//! * `registry_get`: look a breaker up by name in a registry of 16:
+//!   `fusebox` with `Registry::get` (an `Arc` clone and its drop),
+//!   `fusebox-with` with `Registry::with` (no clone).
 //!
 //! Floors (what no breaker can beat) run in every group: a relaxed
 //! `fetch_add` on one shared counter, a relaxed `fetch_add` on the thread's
@@ -175,7 +177,8 @@ pub fn default_thread_counts() -> Vec<usize> {
 pub fn contenders(group: Group, max_threads: usize) -> Vec<Entry> {
     let mut v = Vec::new();
     if group == Group::RegistryGet {
-        v.push(entry("fusebox", FuseboxRegistry::new()));
+        v.push(entry("fusebox", FuseboxRegistry::new(Lookup::Get)));
+        v.push(entry("fusebox-with", FuseboxRegistry::new(Lookup::With)));
     } else {
         v.push(entry(
             "fusebox-precise",
@@ -696,24 +699,44 @@ fn registry_names() -> impl Iterator<Item = String> {
     (0..REGISTRY_SIZE).map(|i| format!("service-{i:02}"))
 }
 
-pub struct FuseboxRegistry(Registry);
+/// How `FuseboxRegistry` looks the breaker up.
+#[derive(Clone, Copy)]
+pub enum Lookup {
+    /// `Registry::get`, then drop the `Arc` (two writes to its count).
+    Get,
+    /// `Registry::with`, no clone.
+    With,
+}
+
+pub struct FuseboxRegistry(Registry, Lookup);
 
 impl FuseboxRegistry {
-    pub fn new() -> Self {
+    pub fn new(lookup: Lookup) -> Self {
         let registry = Registry::new();
         for name in registry_names() {
             registry
                 .create(CircuitBreaker::builder(name))
                 .expect("valid");
         }
-        FuseboxRegistry(registry)
+        FuseboxRegistry(registry, lookup)
     }
 }
 
 impl Contender for FuseboxRegistry {
     fn run(&self, _tid: usize, iters: u64) {
-        for _ in 0..iters {
-            drop(black_box(self.0.get(black_box(LOOKUP))));
+        match self.1 {
+            Lookup::Get => {
+                for _ in 0..iters {
+                    drop(black_box(self.0.get(black_box(LOOKUP))));
+                }
+            }
+            Lookup::With => {
+                for _ in 0..iters {
+                    black_box(self.0.with(black_box(LOOKUP), |cb| {
+                        black_box(cb);
+                    }));
+                }
+            }
         }
     }
 }
