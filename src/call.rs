@@ -2,9 +2,11 @@
 //! `call_async`.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::breaker::CircuitBreaker;
 use crate::error::{CallError, Rejected};
+use crate::permit::Permit;
 
 impl CircuitBreaker {
     /// Runs `f` if the breaker admits it; `Ok` counts as a success, `Err` as
@@ -85,7 +87,10 @@ impl CircuitBreaker {
     ///
     /// Dropping the returned future before it completes drops the permit
     /// without a verdict: the call counts neither way and a half-open probe
-    /// slot is freed. A panic while polling `fut` counts as a failure.
+    /// slot is freed. That holds also when it is dropped while the thread
+    /// unwinds from some other panic (a sibling branch of a `join!` that
+    /// panicked, say). A panic that comes out of polling `fut` itself counts
+    /// as a failure.
     ///
     /// # Errors
     ///
@@ -99,7 +104,20 @@ impl CircuitBreaker {
             Ok(permit) => permit,
             Err(refusal) => return Err(CallError::Rejected(self.rejected(refusal))),
         };
-        match fut.await {
+        let mut in_flight = InFlight {
+            permit: Some(permit),
+            polling: AtomicBool::new(false),
+        };
+        let mut fut = std::pin::pin!(fut);
+        let result = std::future::poll_fn(|cx| {
+            in_flight.polling.store(true, Ordering::Relaxed);
+            let poll = fut.as_mut().poll(cx);
+            in_flight.polling.store(false, Ordering::Relaxed);
+            poll
+        })
+        .await;
+        let permit = in_flight.permit.take().expect("taken only here");
+        match result {
             Ok(value) => {
                 permit.success();
                 Ok(value)
@@ -107,6 +125,33 @@ impl CircuitBreaker {
             Err(e) => {
                 permit.failure();
                 Err(CallError::Failed(e))
+            }
+        }
+    }
+}
+
+/// A `call_async` permit while its future runs. Dropped unfinished, it
+/// counts a failure only if the thread is unwinding out of the future's own
+/// poll (`polling` is still set); a drop at any other time, also while
+/// another panic unwinds, is a cancellation: no verdict, the permit is
+/// released.
+///
+/// `polling` is only ever touched by the thread polling the future (an
+/// atomic so that the future stays `Send`): `Relaxed`.
+struct InFlight<'a> {
+    permit: Option<Permit<'a>>,
+    polling: AtomicBool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            if self.polling.load(Ordering::Relaxed) {
+                // Unwinding out of the guarded future: `Permit`'s drop
+                // counts the failure.
+                drop(permit);
+            } else {
+                permit.cancel();
             }
         }
     }

@@ -189,6 +189,12 @@ impl Builder {
     /// Calls `listener` once for every state change, from the thread that
     /// made it, after the change is visible (R10). Keep it short: it runs on
     /// the request path of the call that caused the transition.
+    ///
+    /// A panic in `listener` is caught and logged at ERROR (target
+    /// `fusebox::events`); the change stands and the request that made it
+    /// goes on. (Uncaught, it could leave a half-open probe slot taken with
+    /// no permit to free it, or abort the process when the change came from
+    /// a permit dropped during another panic.)
     pub fn on_state_change<F>(mut self, listener: F) -> Self
     where
         F: Fn(&StateChange<'_>) + Send + Sync + 'static,

@@ -168,6 +168,24 @@ pub(crate) fn emit(change: &StateChange<'_>, listener: Option<&Listener>) {
         ),
     }
     if let Some(listener) = listener {
-        listener(change);
+        // The transition is made: a listener that panics must not take the
+        // request that made it down half-way (a probe slot taken and no
+        // permit to free it), nor abort the process when the transition
+        // comes from a permit dropped during another panic. Its panic is
+        // logged instead.
+        let run = std::panic::AssertUnwindSafe(|| listener(change));
+        if let Err(payload) = std::panic::catch_unwind(run) {
+            let what = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a non-string payload");
+            tracing::error!(
+                breaker = name,
+                panic = what,
+                "circuit breaker '{name}': its state-change listener panicked ({what}); the change to {} stands",
+                to.as_str()
+            );
+        }
     }
 }

@@ -59,7 +59,12 @@
 //!   snapshot of an OPEN breaker still shows the error rate that tripped it.
 //!   Probe verdicts count in the window of the current era.
 //! * `half_open_max_calls` is at most 1 048 575 (20 bits of the state word).
-//! * A permit dropped while its thread is panicking is a failure.
+//! * A permit dropped while its thread is panicking is a failure; a
+//!   [`call_async`](CircuitBreaker::call_async) future dropped during a
+//!   panic that did not come out of its own guarded future is a
+//!   cancellation (no verdict).
+//! * A panic in a state-change listener is caught and logged at ERROR: the
+//!   transition stands and the request that made it goes on.
 //! * Seed-style [`on_success`](CircuitBreaker::on_success) /
 //!   [`on_failure`](CircuitBreaker::on_failure) are verdicts of the current
 //!   generation; they never make a time-based transition themselves, and in

@@ -15,7 +15,9 @@ use crate::window::Outcome;
 /// Dropping a permit without a verdict (an early return, a cancelled future)
 /// releases it: it counts neither way, and a half-open probe slot is freed.
 /// Dropping it **while the thread is panicking** counts as a failure, so a
-/// guarded call that panics is a failure (SPEC §1).
+/// guarded call that panics is a failure (SPEC §1). (`call_async` tells the
+/// two apart more finely: its future dropped during a panic that did not
+/// come out of the guarded future is a cancellation.)
 ///
 /// A verdict from a permit admitted before the breaker's latest transition
 /// changes only the totals (R9).
@@ -92,6 +94,13 @@ impl<'a> Permit<'a> {
     /// `true` if this permit is a half-open probe.
     pub fn is_probe(&self) -> bool {
         self.probe == Kind::Probe
+    }
+
+    /// Releases the permit with no verdict, even while the thread is
+    /// panicking (a cancelled `call_async` future).
+    pub(crate) fn cancel(self) {
+        let this = ManuallyDrop::new(self);
+        this.breaker.release(this.ticket, this.probe == Kind::Probe);
     }
 
     /// Gives the slot up to the seed-style API: no release, no verdict.

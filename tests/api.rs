@@ -751,6 +751,93 @@ fn boom(msg: &'static str) -> Result<(), ()> {
     panic!("{msg}")
 }
 
+/// A `call_async` future dropped while another panic unwinds (a sibling of
+/// a `join!` that panicked) is cancelled: no verdict, the probe slot freed.
+#[test]
+fn api_call_async_dropped_during_another_panic_is_a_cancel() {
+    let (cb, mock) = small("cancel-unwinding", 1, 1);
+    let pending_then_unrelated_panic = |cb: &CircuitBreaker| {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let mut fut = Box::pin(cb.call_async(async {
+                YieldOnce(false).await;
+                Ok::<(), ()>(())
+            }));
+            let waker = noop_waker();
+            assert!(fut
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending());
+            panic!("a sibling task panicked");
+        }));
+        assert!(r.is_err());
+    };
+    pending_then_unrelated_panic(&cb);
+    let s = cb.snapshot();
+    assert_eq!((s.state, s.total_calls), (State::Closed, 0), "no verdict");
+    half_open(&cb, &mock, 1);
+    pending_then_unrelated_panic(&cb);
+    let s = cb.snapshot();
+    assert_eq!(
+        s.state,
+        State::HalfOpen,
+        "a cancelled probe does not reopen"
+    );
+    assert_eq!(s.half_open_calls, 0, "its slot is free");
+    assert_eq!(s.total_failures, 1, "only the failure that tripped it");
+    block_on(cb.call_async(async { Ok::<(), ()>(()) })).unwrap();
+    assert_eq!(cb.state(), State::Closed);
+}
+
+/// A listener that panics on the change to HALF_OPEN: the request that
+/// made the change still runs as the probe, and its slot is not leaked.
+#[test]
+fn api_a_panicking_listener_does_not_wedge_half_open() {
+    let (cb, mock) = mocked(
+        CircuitBreaker::builder("listener-panics")
+            .consecutive_failure_threshold(1)
+            .open_duration(OPEN)
+            .half_open_max_calls(1)
+            .on_state_change(|c: &StateChange<'_>| {
+                if c.to == State::HalfOpen {
+                    panic!("listener bug");
+                }
+            }),
+    );
+    fail(&cb);
+    mock.increment(OPEN);
+    let r = catch_unwind(AssertUnwindSafe(|| cb.call(|| Ok::<_, ()>(5))));
+    assert_eq!(r.expect("the listener's panic is caught").unwrap(), 5);
+    let s = cb.snapshot();
+    assert_eq!((s.state, s.half_open_calls), (State::Closed, 0));
+}
+
+/// A listener that panics on the change to OPEN, made by a permit dropped
+/// while the guarded call's own panic unwinds: the process is not aborted
+/// (a panic escaping a destructor during unwinding would abort it), the
+/// breaker opens and the original panic reaches the caller.
+#[test]
+fn api_a_panicking_listener_during_unwinding_does_not_abort() {
+    let (cb, _mock) = mocked(
+        CircuitBreaker::builder("listener-panics-unwinding")
+            .consecutive_failure_threshold(1)
+            .open_duration(OPEN)
+            .on_state_change(|c: &StateChange<'_>| {
+                if c.to == State::Open {
+                    panic!("listener bug");
+                }
+            }),
+    );
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let _ = cb.call(|| -> Result<(), ()> { panic!("the call's own panic") });
+    }));
+    let payload = r.expect_err("the call's panic propagates");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the call's own panic")
+    );
+    assert_eq!(cb.state(), State::Open);
+}
+
 #[test]
 fn api_panic_in_call_async_is_a_failure_and_keeps_unwinding() {
     let (cb, mock) = small("panic-async", 1, 1);

@@ -341,3 +341,31 @@ fn r10_racing_threads_log_each_transition_once() {
         (THREADS * ROUNDS) as u64
     );
 }
+
+#[test]
+fn a_panicking_listener_is_logged_at_error_and_the_change_stands() {
+    let cap = Capture::default();
+    tracing::subscriber::with_default(cap.clone(), || {
+        let (clock, _mock) = Clock::mock();
+        let cb = consecutive(1, 1)
+            .clock(clock)
+            .on_state_change(|_: &StateChange<'_>| panic!("listener bug"))
+            .build()
+            .expect("valid");
+        fail(&cb);
+        assert_eq!(cb.state(), State::Open);
+        let events = cap.take();
+        let loud = above_debug(&events);
+        assert_eq!(loud.len(), 2, "{events:?}");
+        assert_eq!(loud[0].level, Level::WARN, "the opening itself");
+        let e = loud[1];
+        assert_eq!(e.level, Level::ERROR);
+        assert_eq!(e.target, "fusebox::events");
+        assert!(e.message.contains("listener panicked"), "{e:?}");
+        assert!(e.message.contains("listener bug"), "{e:?}");
+        assert!(
+            e.message.contains("OPEN") || e.message.contains("open"),
+            "{e:?}"
+        );
+    });
+}
