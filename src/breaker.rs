@@ -477,10 +477,18 @@ impl CircuitBreaker {
         {
             trip
         } else {
+            // A failure whose epoch is behind the newest bucket counted (its
+            // clock reading lags another thread's at a bucket boundary, or
+            // the clock went back) may see a window that a newer bucket has
+            // shrunk, by recycling the slot of one of this failure's buckets.
+            // The budget's premise (a bucket's counts only grow) does not
+            // hold for it: it takes its share of any grant, as every failure
+            // must, then scans anyway, and grants nothing.
+            let behind = self.window.newest_epoch() > epoch;
             let claim = match self.failures.budget.take(epoch, w.era as u8) {
-                Take::Skip => return,
-                Take::Scan(claim) => Some(claim),
-                Take::ScanOnly => None,
+                Take::Skip if !behind => return,
+                Take::Skip | Take::ScanOnly => None,
+                Take::Scan(claim) => (!behind).then_some(claim),
             };
             let counts = self.window.counts(epoch, w.era as u8);
             match policy::error_rate_trips(

@@ -16,6 +16,15 @@
 //! scanning on every failure: the budget only skips scans whose answer is
 //! already known to be "no trip".
 //!
+//! "Buckets only grow" holds for a failure at the newest epoch counted. A
+//! failure *behind* it (its reading lags another thread's at a boundary,
+//! or the clock went back) may see a window that a newer bucket shrank by
+//! recycling the ring slot of one of its buckets, so its rate can jump.
+//! Such a failure still takes its share of a grant (the grant's count of
+//! failures since its scan must include it), but scans anyway and grants
+//! nothing (`CircuitBreaker::evaluate_trip`; test
+//! `r2_a_failure_behind_the_newest_bucket_scans_again`).
+//!
 //! # The word
 //!
 //! ```text

@@ -722,6 +722,13 @@ impl Window {
         }
     }
 
+    /// The newest epoch counted so far, as far as the hint knows (it moves
+    /// forward only, but a racing store can leave it a little behind).
+    #[inline]
+    pub(crate) fn newest_epoch(&self) -> u64 {
+        self.hint.load(Ordering::Relaxed) >> HINT_EPOCH_SHIFT
+    }
+
     /// The calls of `era` in the `B` buckets ending at `epoch` (and any newer
     /// bucket a racing writer already opened). O(stripes × ring).
     pub(crate) fn counts(&self, epoch: u64, era: u8) -> Counts {

@@ -182,6 +182,44 @@ fn r2_error_rate_opens_at_threshold() {
     assert_eq!(s.error_rate, 50.0);
 }
 
+/// A failure whose clock reading is behind the newest bucket (here the
+/// clock steps back across a boundary) sees a window a newer bucket has
+/// shrunk: with a ring of two slots, bucket 2 recycled bucket 0's slot, and
+/// bucket 1's window lost its six successes. R2 must see that at once, even
+/// though a scan in bucket 1 had granted its next failures a skip.
+#[test]
+fn r2_a_failure_behind_the_newest_bucket_scans_again() {
+    const MS: Duration = Duration::from_millis(1);
+    let (clock, mock) = Clock::mock();
+    let cb = CircuitBreaker::builder("r2-behind")
+        .consecutive_failure_threshold(1_000)
+        .min_calls_for_error_rate(1)
+        .error_threshold_percentage(50.0)
+        .monitoring_window(Duration::from_secs(1))
+        .window_buckets(2)
+        .stripes(1) // one ring of two slots, whichever stripe a thread gets
+        .clock(clock)
+        .build()
+        .unwrap();
+    let ok = || cb.call(|| Ok::<(), ()>(())).unwrap();
+    let bad = || {
+        let _ = cb.call(|| Err::<(), ()>(()));
+    };
+    for _ in 0..6 {
+        ok(); // bucket 0
+    }
+    mock.increment(600 * MS);
+    bad(); // bucket 1: 1 of 7, the scan grants the next failures a skip
+    assert_eq!(cb.state(), State::Closed);
+    mock.increment(500 * MS);
+    ok(); // bucket 2 recycles bucket 0's slot
+    mock.decrement(500 * MS); // back into bucket 1, whose window is now 1 of 1
+    bad();
+    let s = cb.snapshot();
+    assert!(s.error_rate >= 50.0, "{s:?}");
+    assert_eq!(s.state, State::Open, "R2 trips on the first such failure");
+}
+
 #[test]
 fn r2_below_threshold_stays_closed() {
     let (cb, _mock, _ev) = rig(rate(50.0, 10));
