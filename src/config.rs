@@ -9,7 +9,7 @@ use crate::breaker::CircuitBreaker;
 use crate::clock::{duration_nanos, ClockMode};
 use crate::error::MAX_OPEN_NANOS;
 use crate::events::{Listener, StateChange};
-use crate::state::{MAX_PROBES, STAMP_SPAN_LIMIT};
+use crate::state::{MAX_PROBES, MAX_TIMED_NANOS};
 
 /// Default `error_threshold_percentage`.
 pub const DEFAULT_ERROR_THRESHOLD_PERCENTAGE: f64 = 50.0;
@@ -131,7 +131,9 @@ impl Builder {
     }
 
     /// How long the breaker stays OPEN before it lets probes through (R4).
-    /// Valid: `> 0`. Default 300 s.
+    /// Valid: `> 0`. Default 300 s. Durations above 2^55 ns (about 417
+    /// days) act as 417 days: state times are kept on 57 bits of
+    /// nanoseconds, and a longer duration would never fall due.
     pub fn open_duration(mut self, duration: Duration) -> Self {
         self.open_duration = duration;
         self
@@ -145,7 +147,9 @@ impl Builder {
     }
 
     /// How long HALF_OPEN may last before the next request resolves it (R8).
-    /// Valid: `> 0`. Default 60 s.
+    /// Valid: `> 0`. Default 60 s. Durations above 2^55 ns (about 417
+    /// days) act as 417 days, so that R8 always fires (see
+    /// [`open_duration`](Self::open_duration)).
     pub fn reset_timeout(mut self, duration: Duration) -> Self {
         self.reset_timeout = duration;
         self
@@ -282,11 +286,13 @@ impl Builder {
             error_threshold_percentage: p,
             consecutive_failure_threshold: self.consecutive_failure_threshold,
             open_duration: self.open_duration,
-            open_nanos: duration_nanos(self.open_duration).min(MAX_OPEN_NANOS),
-            open_span: duration_nanos(self.open_duration).min(STAMP_SPAN_LIMIT),
+            open_nanos: duration_nanos(self.open_duration)
+                .min(MAX_TIMED_NANOS)
+                .min(MAX_OPEN_NANOS),
+            open_span: duration_nanos(self.open_duration).min(MAX_TIMED_NANOS),
             half_open_max_calls: self.half_open_max_calls,
             reset_timeout: self.reset_timeout,
-            reset_nanos: duration_nanos(self.reset_timeout),
+            reset_nanos: duration_nanos(self.reset_timeout).min(MAX_TIMED_NANOS),
             monitoring_window: self.monitoring_window,
             // Round up so that B buckets always cover the whole window.
             bucket_nanos: window_nanos.div_ceil(u64::from(buckets)),
@@ -338,11 +344,13 @@ pub(crate) struct Config {
     pub(crate) error_threshold_percentage: f64,
     pub(crate) consecutive_failure_threshold: u32,
     pub(crate) open_duration: Duration,
-    /// `open_duration` in nanoseconds, at most [`MAX_OPEN_NANOS`].
+    /// `open_duration` in nanoseconds, at most [`MAX_TIMED_NANOS`] (and
+    /// so below [`MAX_OPEN_NANOS`]).
     pub(crate) open_nanos: u64,
-    /// `open_nanos`, at most [`STAMP_SPAN_LIMIT`]: the OPEN fast path
-    /// refuses while the span from the stamp is below it (longer spans are
-    /// left to the slow path, which reads them modulo the stamp's wrap).
+    /// `open_nanos` again, for the OPEN fast path, which refuses while the
+    /// span from the stamp is below it (a span at or above
+    /// [`STAMP_SPAN_LIMIT`](crate::state::STAMP_SPAN_LIMIT) is left to the
+    /// slow path, which reads it modulo the stamp's wrap).
     pub(crate) open_span: u64,
     pub(crate) half_open_max_calls: u32,
     pub(crate) reset_timeout: Duration,
@@ -516,8 +524,8 @@ mod tests {
             .half_open_max_calls(MAX_PROBES)
             .validate()
             .unwrap();
-        assert_eq!(c.open_nanos, u64::MAX - 1);
-        assert_eq!(c.open_span, 1 << 56);
+        assert_eq!(c.open_nanos, 1 << 55);
+        assert_eq!(c.open_span, 1 << 55);
         assert!(c.bucket_nanos > 0);
     }
 }

@@ -248,6 +248,15 @@ const STAMP_TIME_MASK: u64 = (1 << STAMP_TIME_BITS) - 1;
 /// backwards), that is, as 0. 2^56 ns is 2.3 years.
 pub(crate) const STAMP_SPAN_LIMIT: u64 = 1 << (STAMP_TIME_BITS - 1);
 
+/// The longest `open_duration` and `reset_timeout` a breaker times: 2^55 ns
+/// (417 days). Longer settings act as this. A state's age reads correctly
+/// only below [`STAMP_SPAN_LIMIT`], so a duration must end well before
+/// that: here a request anywhere from 417 to 834 days after the transition
+/// still finds it due. (A duration just under the limit would leave a
+/// window of nanoseconds, and a longer one would never fall due: R4 and R8
+/// would never fire.)
+pub(crate) const MAX_TIMED_NANOS: u64 = STAMP_SPAN_LIMIT / 2;
+
 // `span` moves the word's generation to the stamp's place with one shift.
 const _: () = assert!(STAMP_GEN_SHIFT > GEN_SHIFT);
 

@@ -570,6 +570,20 @@ fn r4_breaker_idle_for_two_years_recovers() {
     assert_eq!(cb.state(), State::HalfOpen);
 }
 
+/// An `open_duration` too long to time (here `Duration::MAX`) acts as
+/// 2^55 ns, 417 days: the breaker still half-opens, and says when.
+#[test]
+fn r4_an_open_duration_too_long_to_time_acts_as_417_days() {
+    const LIMIT: Duration = Duration::from_nanos(1 << 55);
+    let (cb, mock, _ev) = rig(consecutive(1, 1).open_duration(Duration::MAX));
+    fail(&cb);
+    assert_eq!(cb.try_acquire().unwrap_err().retry_after(), Some(LIMIT));
+    mock.increment(LIMIT - Duration::from_secs(1));
+    assert_eq!(cb.state(), State::Open);
+    mock.increment(Duration::from_secs(1));
+    assert_eq!(cb.state(), State::HalfOpen);
+}
+
 // ---- R5 --------------------------------------------------------------------
 
 #[test]
@@ -837,6 +851,20 @@ fn r8_reset_timeout_without_a_success_reopens() {
     assert!(p.is_probe());
     p.success();
     assert_eq!(cb.state(), State::HalfOpen, "1 of 3");
+}
+
+/// A `reset_timeout` too long to time (here `Duration::MAX`) acts as 417
+/// days: a HALF_OPEN breaker whose probe leaked is not wedged for good.
+#[test]
+fn r8_a_reset_timeout_too_long_to_time_acts_as_417_days() {
+    const LIMIT: Duration = Duration::from_nanos(1 << 55);
+    let (cb, mock, _ev) = rig(consecutive(1, 1).reset_timeout(Duration::MAX));
+    to_half_open(&cb, &mock, 1);
+    assert!(cb.allow_request(), "a leaked seed-style probe");
+    mock.increment(LIMIT - Duration::from_secs(1));
+    assert_eq!(cb.state(), State::HalfOpen);
+    mock.increment(Duration::from_secs(1));
+    assert_eq!(cb.state(), State::Open, "R8: no success, reopened");
 }
 
 #[test]
