@@ -726,7 +726,8 @@ impl CircuitBreaker {
     /// again: if it has moved on, `None`; if not, this thread writes
     /// `(w.gen, now)`, with `now` read *after* that load, so a stamp is never
     /// earlier than the transition it stamps and a state can end late by a
-    /// clock read, never early. The CAS expects the stamp loaded before the
+    /// clock read, never early (by the breaker's clock: `Recent` time itself
+    /// lags real time by up to one upkeep interval). The CAS expects the stamp loaded before the
     /// reload, so a thread stalled here while the breaker moves on fails its
     /// CAS instead of writing an old generation over a newer stamp. (The
     /// protocol this replaces wrote whenever a 6-bit "is it older" test said

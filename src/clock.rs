@@ -26,7 +26,11 @@ use crate::upkeep;
 /// `recent()` time instead: a mock (`quanta::Clock::mock()`) reads the mock;
 /// a real clock reads quanta's global recent time, which a `quanta::Upkeep`
 /// keeps fresh (and which stops moving when its handle is dropped), falling
-/// back to a precise read only while it was never set. That read is out of
+/// back to a precise read while that time is older than the breaker (never
+/// set, or stopped before the breaker was built). A breaker built while a
+/// `quanta::Upkeep` ran sees time stop when that upkeep stops: prefer the
+/// default clock with fusebox's [`Upkeep`](crate::Upkeep), which never
+/// freezes. That read is out of
 /// line (a few nanoseconds more per call): `Recent` is the fast mode on the
 /// default clock only.
 ///

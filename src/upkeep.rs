@@ -291,6 +291,12 @@ mod handle {
         /// An upkeep that ticks every `interval`: the resolution `Recent`
         /// breakers see time in. 1 ms is a good default; window buckets are at
         /// least 1 ms wide.
+        ///
+        /// `Recent` time lags real time by up to one interval, so a state
+        /// may end up to one interval early or late, and a window bucket
+        /// opens up to one interval late: keep the interval well below
+        /// `open_duration`, `reset_timeout` and the bucket width. A very
+        /// short interval costs CPU (at 1 ns the thread never sleeps).
         pub fn new(interval: Duration) -> Upkeep {
             Upkeep { interval }
         }
@@ -343,7 +349,13 @@ mod handle {
 
     /// A running [`Upkeep`]; dropping it stops the thread, waits for it, and
     /// sends `Recent` breakers back to precise reads.
+    ///
+    /// Do not `fork()` a process while an upkeep runs: the child inherits
+    /// the upkeep's last tick but not its thread, so its `Recent` breakers
+    /// see time stand still, and a new `start()` in the child reports
+    /// `AlreadyExists`.
     #[derive(Debug)]
+    #[must_use = "dropping the handle stops the upkeep at once: keep it for as long as breakers should read the coarse clock"]
     pub struct UpkeepHandle {
         done: Arc<AtomicBool>,
         thread: Option<JoinHandle<()>>,
