@@ -564,14 +564,53 @@ impl CircuitBreaker {
 
     /// The success's reset of the consecutive-failure count (R1), from `cur`,
     /// the consecutive word [`current_success`](Self::current_success)
-    /// loaded.
+    /// loaded. A count of zero (no failure since the last reset) is the
+    /// common case and costs a compare; the reset itself is out of line,
+    /// so that the success path's registers do not carry it.
     #[inline(always)]
     fn reset_consecutive(&self, era: u64, cur: u64) {
+        if cur > CONSEC_ERA_MASK {
+            self.reset_consecutive_slow(consec_tag(era), cur);
+        }
+    }
+
+    /// Resets a non-zero count `cur` for a success of the era labelled
+    /// `tag`, unless a newer era owns the word.
+    ///
+    /// A failure may be counted between the success's load of the word and
+    /// its CAS. The success cannot be ordered before that failure: the
+    /// failure counted on top of the run the success was to end, and judged
+    /// R1 on that count. So it is ordered after it, at the CAS that resets
+    /// the count, and the count must still go to 0: the CAS is retried while
+    /// the breaker is CLOSED in the era labelled `tag`, that is, still in the
+    /// CLOSED period the success was admitted in (leaving CLOSED and coming
+    /// back takes a new era). Once it has left (the racing failure tripped
+    /// it, say), the success is stale (R9) and the count is left as the
+    /// transition left it; so is a probe's success (HALF_OPEN), which makes
+    /// one attempt: R1 counts in CLOSED, and closing clears the count. (This
+    /// was one attempt for every success, which left such a failure's count
+    /// standing: a success between two failures then failed to break their
+    /// run. Loom model `success_racing_a_failure_still_ends_the_run`.)
+    ///
+    /// `tag` is the era's label: labels are what the word keeps, and two
+    /// CLOSED periods 65 536 closings apart cannot meet in this race.
+    #[cold]
+    #[inline(never)]
+    fn reset_consecutive_slow(&self, tag: u64, mut cur: u64) {
         let c = &self.failures.consecutive;
-        if cur > CONSEC_ERA_MASK && !consec_newer(cur, era) {
-            // One attempt: if a failure raced in, it is ordered after us.
-            let tag = consec_tag(era);
-            let _ = c.compare_exchange(cur, tag, Ordering::Relaxed, Ordering::Relaxed);
+        let mut first = true;
+        while cur > CONSEC_ERA_MASK && !consec_newer(cur, tag) {
+            if !first {
+                let bits = self.core.word.load(Ordering::Acquire);
+                if !Word::is_closed(bits) || consec_tag(Word::era_of_bits(bits)) != tag {
+                    return;
+                }
+            }
+            first = false;
+            match c.compare_exchange(cur, tag, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
         }
     }
 

@@ -87,3 +87,30 @@ fn trip_race_threshold_2() {
 fn trip_race_threshold_1() {
     trip_race(1);
 }
+
+/// R1 when a success races a failure: after a first failure, a second one
+/// and a success run at once, then a third failure follows both. Whichever
+/// way the race goes, the success ends a run (F F S F: a run of 1; F S F F:
+/// a run of 2), so with a threshold of 3 the breaker stays CLOSED. The
+/// success used to reset the count with one CAS from the value it loaded
+/// before its window write: a failure counted in between made that CAS
+/// fail, and the run went on to 3.
+#[test]
+fn success_racing_a_failure_still_ends_the_run() {
+    model(None, || {
+        let (b, _mock, events) = builder(3, 1);
+        let cb = Arc::new(b.build().unwrap());
+        fail_once(&cb);
+        let racer = {
+            let cb = cb.clone();
+            thread::spawn(move || fail_once(&cb))
+        };
+        cb.try_acquire().expect("closed").success();
+        racer.join().unwrap();
+        let run = cb.snapshot().consecutive_failures;
+        assert!(run <= 1, "the success ended the run: {run}");
+        fail_once(&cb);
+        assert_eq!(cb.state(), State::Closed);
+        assert_eq!(events.total(), 0, "no transition");
+    });
+}
