@@ -194,6 +194,10 @@ impl Builder {
     /// made it, after the change is visible (R10). Keep it short: it runs on
     /// the request path of the call that caused the transition.
     ///
+    /// Calls made on different threads can arrive out of order (a
+    /// HALF_OPEN → CLOSED call before the OPEN → HALF_OPEN one): order them
+    /// by [`StateChange::generation`](crate::StateChange::generation).
+    ///
     /// A panic in `listener` is caught and logged at ERROR (target
     /// `fusebox::events`); the change stands and the request that made it
     /// goes on. (Uncaught, it could leave a half-open probe slot taken with

@@ -79,8 +79,10 @@
 //!   clock reading is older than the bucket its ring slot already holds
 //!   reaches the totals but not the window.
 //! * Totals are exact whenever no bucket roll-over is half-way done; a
-//!   snapshot racing one may miss the moving count for that instant, but
-//!   never counts it twice.
+//!   snapshot racing one may miss the moving count for that instant (up
+//!   to a whole bucket's count, so a total can read lower than an earlier
+//!   snapshot's), but never counts it twice. An exporter of monotonic
+//!   counters should keep the largest value it has read.
 //!
 //! # Feature flags
 //!
