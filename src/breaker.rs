@@ -598,18 +598,15 @@ impl CircuitBreaker {
     #[inline(never)]
     fn reset_consecutive_slow(&self, tag: u64, mut cur: u64) {
         let c = &self.failures.consecutive;
-        let mut first = true;
         while cur > CONSEC_ERA_MASK && !consec_newer(cur, tag) {
-            if !first {
-                let bits = self.core.word.load(Ordering::Acquire);
-                if !Word::is_closed(bits) || consec_tag(Word::era_of_bits(bits)) != tag {
-                    return;
-                }
-            }
-            first = false;
             match c.compare_exchange(cur, tag, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(actual) => cur = actual,
+            }
+            // A failure raced in: retry only from the same CLOSED period.
+            let bits = self.core.word.load(Ordering::Acquire);
+            if !Word::is_closed(bits) || consec_tag(Word::era_of_bits(bits)) != tag {
+                return;
             }
         }
     }
