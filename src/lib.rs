@@ -78,11 +78,13 @@
 //! * A clock that goes backwards reads as "no time passed"; a verdict whose
 //!   clock reading is older than the bucket its ring slot already holds
 //!   reaches the totals but not the window.
-//! * Totals are exact whenever no bucket roll-over is half-way done; a
-//!   snapshot racing one may miss the moving count for that instant (up
-//!   to a whole bucket's count, so a total can read lower than an earlier
-//!   snapshot's), but never counts it twice. An exporter of monotonic
-//!   counters should keep the largest value it has read.
+//! * Totals are exact: a snapshot counts every call finished before it
+//!   began once, and a later snapshot taken by the same thread never shows
+//!   a lower total, so they export as monotonic counters as they are. A
+//!   snapshot that meets a bucket's count on its way from the ring into
+//!   the totals waits for that move to finish (a few instructions, unless
+//!   the thread making it is preempted there); calls never wait for
+//!   snapshots.
 //!
 //! # Feature flags
 //!

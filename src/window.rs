@@ -13,8 +13,10 @@
 //! failure:  count (48) | seq (8) | 0 (8)       calls that failed in it
 //! ```
 //!
-//! Before the ring, each stripe has a three-word header: successes and
-//! failures *folded* out of slots when they roll over, and rejections. One
+//! Before the ring, each stripe has a four-word header: successes and
+//! failures *folded* out of slots when they roll over, rejections, and the
+//! *moves* word that lets readers of the totals see each fold whole (see
+//! "Reading the totals"). One
 //! more word, the *hint*, is shared by all stripes: the newest epoch counted
 //! through the slow path, packed with its slot's offset in a stripe, which
 //! tells the fast path which slot to try (a `Recent` breaker on the
@@ -47,10 +49,28 @@
 //! A writer whose sample is older than the slot's bucket (its clock read raced
 //! a newer writer) folds its count straight into the totals.
 //!
-//! Totals are `folded + every count word`, so they are exact whenever no
-//! roll-over is half-way done; a reader racing one may miss the moving count
-//! for that instant, but never counts it twice (folds are `Release`, and the
-//! reader loads the folded totals with `Acquire` before the count words).
+//! Totals are `folded + every count word`. Moving a count out of a slot
+//! takes two steps (the CAS that empties its word, then the fold), so a
+//! reader that summed the words between the two would miss it; the next
+//! section is how readers avoid that.
+//!
+//! # Reading the totals
+//!
+//! Each stripe's moves word counts the moves of a non-zero count out of a
+//! slot: moves finished (high 32 bits) and moves in flight (low 32 bits). A
+//! writer adds one to "in flight" before its emptying CAS and, after the
+//! fold, moves it to "finished" (so each move changes the word twice). A
+//! reader loads the moves word, sums the stripe's folded totals and count
+//! words, and loads the moves word again; it keeps the sum only if the first
+//! load saw no move in flight and the second load saw the same word, and
+//! otherwise waits a round and reads the stripe again. An accepted sum holds
+//! every move whole or not at all, so totals are exact (each verdict counted
+//! before the read is in them once) and a thread's later read never returns
+//! less. Writers never wait for readers; a reader waits only while a writer
+//! is between its announcement and its fold (a few instructions, unless
+//! that writer is preempted there). Moving a zero count changes no sum and
+//! skips the moves word, so a roll costs these two read-modify-writes only
+//! for a word that holds calls.
 //!
 //! # Orderings
 //!
@@ -62,11 +82,18 @@
 //! count words with `Acquire`, so a writer that sees a word already moved
 //! past its view of the tag re-reads a tag at least that new (no spinning on
 //! a stale tag). Folds into the totals are `Release`, read with `Acquire`.
+//! For the readers of the totals: a move's announcement is `Relaxed`, its
+//! emptying CAS and fold `Release`, and its end `Release`; the reader loads
+//! the moves word, the folded totals and the count words with `Acquire`, so
+//! a load that sees a move's CAS or fold makes the move's announcement
+//! visible to the reader's second load of the moves word (which can then be
+//! `Relaxed`), and a first load that sees a move ended sees its CAS and fold.
 //! The hint is `Relaxed` both ways: it only picks which slot the fast path
 //! tries, and that slot's own tag (full epoch and era, loaded `Acquire`) then
 //! decides; any value of the hint, however stale, costs at most a slow path.
-//! Readers are best-effort snapshots of concurrent writers; the transition
-//! decisions they feed are re-validated by a CAS on the state word.
+//! Window readers ([`counts`](Window::counts)) are best-effort snapshots of
+//! concurrent writers; the transition decisions they feed are re-validated
+//! by a CAS on the state word.
 //!
 //! # Wrap-around
 //!
@@ -77,7 +104,9 @@
 //! of `seq` old cannot push an in-step word ahead of its tag, except by an
 //! ABA of both words across 256 rolls inside that re-check-to-CAS window; and
 //! should a word ever be ahead of an unchanged tag, writers count in the
-//! totals only until the slot rolls, instead of waiting for it. Eras wrap at 256 closings; a writer stale by 128
+//! totals only until the slot rolls, instead of waiting for it. A reader
+//! of the totals could take a half-done move for none only if 2^32 moves
+//! in one stripe ended between its two loads of the moves word. Eras wrap at 256 closings; a writer stale by 128
 //! closings could misjudge which era is newer, which needs a thread stalled
 //! across 128 full open/half-open/close cycles, or a closer stalled in its
 //! sweep while 128 more closings happen. Counts saturate at 2^48 per
@@ -89,8 +118,18 @@ use crate::sync::{thread_index, thread_index_or_max, AtomicU64, Ordering};
 const LINE_BYTES: usize = 128; // crossbeam's CachePadded size on x86_64
 const LINE_WORDS: usize = LINE_BYTES / 8;
 const WORDS_PER_SLOT: usize = 3;
-/// A stripe's header: the folded successes and failures, and rejections.
-const HEAD_WORDS: usize = 3;
+/// A stripe's header: the folded successes and failures, rejections, and
+/// the moves word (see "Reading the totals").
+const HEAD_WORDS: usize = 4;
+/// The moves word's index in a stripe's header.
+const MOVES: usize = 3;
+/// The moves word: moves finished in the high 32 bits, moves in flight in
+/// the low 32. A move starts with `+ MOVE_BEGIN` and ends with
+/// `+ MOVE_END`, which takes one off the moves in flight and adds one to
+/// those finished, so every move changes the word twice.
+const MOVE_BEGIN: u64 = 1;
+const MOVE_END: u64 = (1 << 32) - 1;
+const MOVES_IN_FLIGHT: u64 = u32::MAX as u64;
 
 /// `seq`'s place in a tag and in a count word alike: bits 8..16, above the
 /// tag's era and a count word's zero byte.
@@ -651,6 +690,11 @@ impl Window {
         tag_bits: u64,
     ) {
         let seq = Tag::unpack(tag_bits).seq;
+        let moves = self.word(stripe, MOVES);
+        // Whether this catch-up has announced a move on the moves word. A
+        // word whose count is zero moves nothing a reader sums, so it is
+        // caught up without one (the common case for the failure word).
+        let mut announced = false;
         // Only one step, only forward: under the invariant (a count word is
         // at its tag's seq or one behind) this is "behind", and a writer with
         // a stale view of the tag leaves a word that is ahead of it alone.
@@ -664,7 +708,13 @@ impl Window {
             // tag. The tag is re-checked after `c` was loaded, and the CAS
             // expects `c`: any roll in between moves `c` first and fails it.
             if tag_word.load(Ordering::Acquire) != tag_bits {
-                return;
+                break;
+            }
+            if !announced && count_of(c) != 0 {
+                // Relaxed: the CAS and fold below are `Release`, so a reader
+                // that sees either of them (with `Acquire`) also sees this.
+                moves.fetch_add(MOVE_BEGIN, Ordering::Relaxed);
+                announced = true;
             }
             match w.compare_exchange_weak(
                 c,
@@ -674,10 +724,15 @@ impl Window {
             ) {
                 Ok(_) => {
                     self.fold(stripe, outcome, count_of(c));
-                    return;
+                    break;
                 }
                 Err(actual) => c = actual,
             }
+        }
+        if announced {
+            // Release: a reader that sees the move finished (`Acquire`) sees
+            // the count out of its word and in the folded total.
+            moves.fetch_add(MOVE_END, Ordering::Release);
         }
     }
 
@@ -755,22 +810,49 @@ impl Window {
 
     /// The all-time totals. O(stripes × ring).
     ///
-    /// Reads each stripe's folded totals *before* its count words: a count
-    /// moving out of a slot concurrently may be missed for that instant, but
-    /// is never counted twice.
+    /// Exact: every verdict counted before the call is in them once, and a
+    /// later read by the same thread never returns less. Each stripe is
+    /// read between two loads of its moves word and read again if a move
+    /// was in flight or happened meanwhile (see "Reading the totals"), so
+    /// this may wait for a writer that is folding a count out of a slot.
     pub(crate) fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for stripe in 0..self.stripes() {
-            t.successes += self.total_word(stripe, 0).load(Ordering::Acquire);
-            t.failures += self.total_word(stripe, 1).load(Ordering::Acquire);
+            let (successes, failures) = self.stripe_totals(stripe);
+            t.successes += successes;
+            t.failures += failures;
             t.rejected += self.total_word(stripe, 2).load(Ordering::Relaxed);
-            for slot in 0..self.ring() {
-                let base = HEAD_WORDS + slot * WORDS_PER_SLOT;
-                t.successes += count_of(self.word(stripe, base + 1).load(Ordering::Relaxed));
-                t.failures += count_of(self.word(stripe, base + 2).load(Ordering::Relaxed));
-            }
         }
         t
+    }
+
+    /// One stripe's successes and failures, folded and in its slots, read
+    /// while no move of a count out of a slot was under way in the stripe.
+    fn stripe_totals(&self, stripe: usize) -> (u64, u64) {
+        let moves = self.word(stripe, MOVES);
+        let mut round = 0;
+        loop {
+            // Acquire: every move finished by now is seen whole (its count
+            // out of the slot and in the folded total).
+            let before = moves.load(Ordering::Acquire);
+            if before & MOVES_IN_FLIGHT == 0 {
+                // Acquire loads: a load that sees a move's CAS or fold makes
+                // that move's announcement visible to the second load of
+                // the moves word, which then differs from `before`.
+                let mut successes = self.total_word(stripe, 0).load(Ordering::Acquire);
+                let mut failures = self.total_word(stripe, 1).load(Ordering::Acquire);
+                for slot in 0..self.ring() {
+                    let base = HEAD_WORDS + slot * WORDS_PER_SLOT;
+                    successes += count_of(self.word(stripe, base + 1).load(Ordering::Acquire));
+                    failures += count_of(self.word(stripe, base + 2).load(Ordering::Acquire));
+                }
+                if moves.load(Ordering::Relaxed) == before {
+                    return (successes, failures);
+                }
+            }
+            crate::sync::wait_round(round);
+            round = round.saturating_add(1);
+        }
     }
 }
 
@@ -938,7 +1020,7 @@ mod tests {
                 assert!(last + 8 <= first + w.stride() * 8);
             }
         }
-        // Default: 10 buckets -> ring 16 -> 3 + 48 words -> 4 blocks of 128 bytes.
+        // Default: 10 buckets -> ring 16 -> 4 + 48 words -> 4 blocks of 128 bytes.
         assert_eq!(Window::new(1, 10).stride() * 8, 4 * LINE_BYTES);
     }
 }

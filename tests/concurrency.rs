@@ -431,6 +431,76 @@ fn r11_totals_are_exact_under_mixed_threaded_traffic() {
     assert!(rej > 0);
 }
 
+/// Snapshots taken while writers roll bucket slots over (1 ms buckets, the
+/// writers moving time 1 ms at a time, every writer on one stripe) see
+/// exact totals: each includes every call that finished before it began,
+/// none that had not started, and never less than the snapshot before it.
+/// Before the reader protocol on the moves word, a snapshot that met a
+/// count between its slot and the folded total missed it, and totals went
+/// down for that instant.
+#[test]
+fn r11_snapshot_totals_never_go_down_while_buckets_roll() {
+    const WRITERS: usize = 3;
+    const ITERS: u64 = 300_000;
+    let (cb, mock, _counts) = rig(CircuitBreaker::builder("r11-roll")
+        .consecutive_failure_threshold(u32::MAX)
+        .monitoring_window(Duration::from_millis(10))
+        .window_buckets(10)
+        .stripes(1));
+    let started = AtomicU64::new(0);
+    let finished = AtomicU64::new(0);
+    let writing = AtomicU32::new(WRITERS as u32);
+    let barrier = Barrier::new(WRITERS + 1);
+    let (cb, mock, barrier) = (&cb, &mock, &barrier);
+    let (started, finished, writing) = (&started, &finished, &writing);
+    race::scope(|s| {
+        for t in 0..WRITERS as u64 {
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..ITERS {
+                    if i % 16 == t {
+                        // A new 1 ms bucket: its slot rolls over, folding
+                        // the counts of 16 buckets ago out of it.
+                        mock.increment(Duration::from_millis(1));
+                    }
+                    started.fetch_add(1, Ordering::SeqCst);
+                    // One failure in four: the failure words roll too.
+                    let _ = cb.call(|| if (i + t) % 4 == 0 { Err(()) } else { Ok(()) });
+                    finished.fetch_add(1, Ordering::SeqCst);
+                }
+                writing.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        s.spawn(move || {
+            barrier.wait();
+            let mut last = (0, 0);
+            let mut snapshots = 0u64;
+            while writing.load(Ordering::SeqCst) != 0 {
+                let done = finished.load(Ordering::SeqCst);
+                let snap = cb.snapshot();
+                let begun = started.load(Ordering::SeqCst);
+                let now = (snap.total_successes, snap.total_failures);
+                assert!(
+                    snap.total_calls >= done && snap.total_calls <= begun,
+                    "snapshot {snapshots}: {} calls, but {done} had finished and {begun} begun",
+                    snap.total_calls
+                );
+                assert!(
+                    now.0 >= last.0 && now.1 >= last.1,
+                    "snapshot {snapshots}: totals went down from {last:?} to {now:?}"
+                );
+                last = now;
+                snapshots += 1;
+            }
+            assert!(snapshots > 0);
+        });
+    });
+    let s = cb.snapshot();
+    assert_eq!(s.state, State::Closed);
+    assert_eq!(s.total_calls, WRITERS as u64 * ITERS);
+    assert_eq!(s.total_failures, WRITERS as u64 * ITERS / 4);
+}
+
 // ---- R13 -------------------------------------------------------------------
 
 #[test]
