@@ -156,7 +156,8 @@ impl Builder {
     }
 
     /// The length of the sliding window the error rate is measured over.
-    /// Valid: `> 0`. Default 60 s.
+    /// Valid: at least 1 ms, and at least 1 ms per bucket (see
+    /// [`window_buckets`](Self::window_buckets)). Default 60 s.
     pub fn monitoring_window(mut self, duration: Duration) -> Self {
         self.monitoring_window = duration;
         self
@@ -257,6 +258,15 @@ impl Builder {
         }
         positive("reset_timeout", self.reset_timeout)?;
         positive("monitoring_window", self.monitoring_window)?;
+        if self.monitoring_window < MIN_BUCKET_WIDTH {
+            // No bucket count can make this window valid, so the error
+            // names the window rather than `window_buckets`.
+            return Err(ConfigError::new(
+                "monitoring_window",
+                "must be at least 1ms (each bucket is at least 1ms)",
+                format!("{:?}", self.monitoring_window),
+            ));
+        }
         if self.min_calls_for_error_rate == 0 {
             return Err(ConfigError::new(
                 "min_calls_for_error_rate",

@@ -203,6 +203,11 @@ impl fmt::Display for Rejected {
                 self.name(),
                 d.as_secs_f64()
             ),
+            (State::HalfOpen, _) if self.probe_slots() == 1 => write!(
+                f,
+                "circuit breaker '{}' is half-open, its only probe slot is taken",
+                self.name()
+            ),
             (State::HalfOpen, _) => write!(
                 f,
                 "circuit breaker '{}' is half-open, all {} probe slots are taken",

@@ -276,11 +276,18 @@ fn config_every_invalid_value_is_rejected() {
             "window_buckets",
             "10",
         ),
+        // No bucket count makes a window under 1 ms valid: the error names
+        // the window, not the bucket count.
         (
             b().monitoring_window(Duration::from_nanos(1))
                 .window_buckets(1),
-            "window_buckets",
-            "1",
+            "monitoring_window",
+            "1ns",
+        ),
+        (
+            b().monitoring_window(Duration::from_micros(500)),
+            "monitoring_window",
+            "500µs",
         ),
     ]);
     for (builder, setting, value) in cases {
@@ -519,6 +526,19 @@ fn api_rejected_messages() {
     assert_eq!(
         cb.try_acquire().unwrap_err().to_string(),
         "circuit breaker 'api' is half-open, all 3 probe slots are taken"
+    );
+    // One slot: no "all 1 probe slots".
+    let (cb, mock) = mocked(
+        CircuitBreaker::builder("one")
+            .consecutive_failure_threshold(1)
+            .half_open_max_calls(1),
+    );
+    fail(&cb);
+    mock.increment(fusebox::DEFAULT_OPEN_DURATION);
+    let _probe = cb.try_acquire().unwrap();
+    assert_eq!(
+        cb.try_acquire().unwrap_err().to_string(),
+        "circuit breaker 'one' is half-open, its only probe slot is taken"
     );
 }
 
