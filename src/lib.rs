@@ -83,8 +83,11 @@
 //!   a lower total, so they export as monotonic counters as they are. A
 //!   snapshot that meets a bucket's count on its way from the ring into
 //!   the totals waits for that move to finish (a few instructions, unless
-//!   the thread making it is preempted there); calls never wait for
-//!   snapshots.
+//!   the thread making it is preempted there), for at most 10 ms per
+//!   stripe: a thread stopped in the middle of a move for longer (by a
+//!   debugger, or one that does not exist in a child forked while it was
+//!   moving) makes the snapshot read on without that count. Calls never
+//!   wait for snapshots.
 //!
 //! # Feature flags
 //!

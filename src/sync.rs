@@ -137,21 +137,21 @@ impl<T> SwapCell<T> {
     }
 }
 
-/// One round of waiting for another thread to finish a short critical step
-/// (a window reader waiting out a count on its way into the totals): a CPU
-/// spin hint for the first rounds, then a yield to the scheduler, so that a
-/// writer preempted in the middle of its step gets the core back. Under loom
-/// every round yields, which is how loom explores a spin loop.
+/// One round of waiting for another thread to finish a short step (a
+/// window reader waiting out a count on its way into the totals): a CPU
+/// spin hint for the first `spins` rounds, then a yield to the scheduler,
+/// so that a writer preempted in the middle of its step gets the core back.
+/// Under loom every round yields, which is how loom explores a spin loop.
 #[inline]
-pub(crate) fn wait_round(round: u32) {
+pub(crate) fn wait_round(round: u32, spins: u32) {
     #[cfg(fusebox_loom)]
     {
-        let _ = round;
+        let _ = (round, spins);
         loom::thread::yield_now();
     }
     #[cfg(not(fusebox_loom))]
     {
-        if round < 64 {
+        if round < spins {
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();

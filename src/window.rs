@@ -72,6 +72,16 @@
 //! skips the moves word, so a roll costs these two read-modify-writes only
 //! for a word that holds calls.
 //!
+//! A reader's wait is bounded (`Patience`: 64 spins, then yields for at
+//! most 10 ms per stripe). A writer that stays stopped between the two
+//! steps longer than that (stopped by a debugger, preempted for longer
+//! than a scheduler's time slice, or absent: a process forked while one of
+//! its threads was moving a count has that move in flight for ever) makes
+//! the reader read the stripe as it is, which may miss that move's count
+//! for that read, as every read did before the moves word. Totals are
+//! therefore never blocked on a writer for long, and exact whenever no
+//! writer stalls mid-move.
+//!
 //! # Orderings
 //!
 //! Tags are loaded with `Acquire` and rolled with `AcqRel` CAS so that a
@@ -827,15 +837,19 @@ impl Window {
     }
 
     /// One stripe's successes and failures, folded and in its slots, read
-    /// while no move of a count out of a slot was under way in the stripe.
+    /// while no move of a count out of a slot was under way in the stripe;
+    /// or, once [`Patience`] runs out, read as they are (see "Reading the
+    /// totals").
     fn stripe_totals(&self, stripe: usize) -> (u64, u64) {
         let moves = self.word(stripe, MOVES);
-        let mut round = 0;
+        let mut patience = Patience::new();
         loop {
             // Acquire: every move finished by now is seen whole (its count
             // out of the slot and in the folded total).
             let before = moves.load(Ordering::Acquire);
-            if before & MOVES_IN_FLIGHT == 0 {
+            let settled = before & MOVES_IN_FLIGHT == 0;
+            let give_up = !settled && patience.exhausted();
+            if settled || give_up {
                 // Acquire loads: a load that sees a move's CAS or fold makes
                 // that move's announcement visible to the second load of
                 // the moves word, which then differs from `before`.
@@ -846,13 +860,62 @@ impl Window {
                     successes += count_of(self.word(stripe, base + 1).load(Ordering::Acquire));
                     failures += count_of(self.word(stripe, base + 2).load(Ordering::Acquire));
                 }
-                if moves.load(Ordering::Relaxed) == before {
+                if give_up || moves.load(Ordering::Relaxed) == before {
                     return (successes, failures);
                 }
             }
-            crate::sync::wait_round(round);
-            round = round.saturating_add(1);
+            patience.wait();
         }
+    }
+}
+
+/// How long a reader of the totals waits for a move in flight to end:
+/// spins, then yields, for at most [`MAX_WAIT`](Patience::MAX_WAIT) in
+/// all. A move is a few instructions, so only a writer that is not running
+/// (preempted in the middle of one, stopped by a debugger, or a thread that
+/// does not exist in a child process forked while it was moving) makes a
+/// reader wait that long; the reader then reads the stripe as it is rather
+/// than wait on. Under loom the wait has no limit: the models check what a
+/// reader sees when writers run.
+struct Patience {
+    round: u32,
+    #[cfg(not(fusebox_loom))]
+    since: Option<std::time::Instant>,
+}
+
+impl Patience {
+    /// Rounds of spinning before the reader starts yielding and timing.
+    const SPINS: u32 = 64;
+    /// The longest a reader waits for one stripe's move in flight.
+    #[cfg(not(fusebox_loom))]
+    const MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
+    fn new() -> Patience {
+        Patience {
+            round: 0,
+            #[cfg(not(fusebox_loom))]
+            since: None,
+        }
+    }
+
+    fn wait(&mut self) {
+        crate::sync::wait_round(self.round, Self::SPINS);
+        self.round = self.round.saturating_add(1);
+    }
+
+    /// Whether the reader has waited long enough for this stripe.
+    #[cfg(not(fusebox_loom))]
+    fn exhausted(&mut self) -> bool {
+        if self.round < Self::SPINS {
+            return false;
+        }
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        since.elapsed() >= Self::MAX_WAIT
+    }
+
+    #[cfg(fusebox_loom)]
+    fn exhausted(&mut self) -> bool {
+        false
     }
 }
 
@@ -996,6 +1059,26 @@ mod tests {
             }
         );
         assert_eq!(w.totals().failures, 3);
+    }
+
+    /// A move announced and never ended (its writer stopped, or does not
+    /// exist in a forked child) makes a reader wait at most
+    /// `Patience::MAX_WAIT` per stripe, then read the stripe as it is.
+    #[test]
+    fn a_move_that_never_ends_does_not_hang_the_totals() {
+        let w = Window::new(2, 4);
+        w.record(0, 0, Outcome::Success);
+        w.record(1, 0, Outcome::Failure);
+        w.word(1, MOVES).fetch_add(MOVE_BEGIN, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let t = w.totals();
+        assert_eq!((t.successes, t.failures), (1, 1));
+        assert!(started.elapsed() >= Patience::MAX_WAIT, "it waited first");
+        // Writers go on counting and rolling meanwhile.
+        w.record(4, 0, Outcome::Success);
+        w.record(5, 0, Outcome::Success);
+        let t = w.totals();
+        assert_eq!((t.successes, t.failures), (3, 1));
     }
 
     #[test]
