@@ -36,6 +36,21 @@
 //!   written by `AcqRel` CAS by every failure that checks R2, after its
 //!   window record, so a failure that sums the window sees every earlier
 //!   failure's record; see [`crate::budget`] for its protocol and orderings.
+//! * `seed` (`generation (22) | count (42)`) counts the probe slots that
+//!   seed-style [`allow_request`](CircuitBreaker::allow_request)s took in
+//!   one HALF_OPEN generation, so that a seed-style verdict in HALF_OPEN
+//!   counts as a probe's only if a seed-style admission of that period is
+//!   still owed one; any other (a call admitted while CLOSED, say) is
+//!   stale (R9) and must not free a slot a permit holds (R5). An admission
+//!   adds one after its slot CAS (`AcqRel` CAS, resetting the count when
+//!   the word holds an older generation and leaving a newer one alone); a
+//!   verdict takes one (`AcqRel` CAS) before its probe CAS, which then
+//!   re-checks the generation as a permit's verdict does. The admission
+//!   happens-before its own verdict (program order, or whatever
+//!   synchronisation hands the verdict to another thread), so a verdict
+//!   always finds its own admission's count; the word only matches
+//!   counts to generations, and every decision it feeds is re-validated by
+//!   the CAS on `word`.
 //!
 //! A verdict is *current* if the state word still carries the generation its
 //! permit was admitted in when the verdict is applied; only current verdicts
@@ -55,7 +70,7 @@ use crate::events::{emit, Reason, StateChange};
 use crate::permit::Permit;
 use crate::policy;
 use crate::snapshot::Snapshot;
-use crate::state::{Stamp, State, Word, ERA_MASK};
+use crate::state::{Stamp, State, Word, ERA_MASK, GEN_BITS, GEN_MASK};
 use crate::sync::{AtomicU64, Ordering};
 use crate::window::{Outcome, Window};
 
@@ -100,6 +115,25 @@ struct Core {
     stamp: AtomicU64,
     /// The era while HALF_OPEN (see `# Orderings`).
     era: AtomicU64,
+    /// Seed-style probe slots of one HALF_OPEN generation (see
+    /// `# Orderings`).
+    seed: AtomicU64,
+}
+
+/// The `seed` word: the generation above, the count below.
+const SEED_GEN_SHIFT: u32 = 42;
+const SEED_COUNT_MASK: u64 = (1 << SEED_GEN_SHIFT) - 1;
+
+#[inline]
+fn seed_word(gen: u32, count: u64) -> u64 {
+    (u64::from(gen) << SEED_GEN_SHIFT) | count
+}
+
+/// Generation `a` is later than `b` (serial-number order on 22 bits).
+#[inline]
+fn gen_newer(a: u32, b: u32) -> bool {
+    let d = a.wrapping_sub(b) & GEN_MASK;
+    d != 0 && d < 1 << (GEN_BITS - 1)
 }
 
 /// A lock-free circuit breaker. Share it by reference or in an `Arc`.
@@ -184,6 +218,7 @@ impl CircuitBreaker {
                 word: AtomicU64::new(Word::INITIAL.pack()),
                 stamp: AtomicU64::new(Stamp::new(0, born).pack()),
                 era: AtomicU64::new(0),
+                seed: AtomicU64::new(0),
             }),
             failures: CachePadded::new(FailureWords {
                 consecutive: AtomicU64::new(0),
@@ -358,11 +393,15 @@ impl CircuitBreaker {
 
     /// Seed-style admission: `true` admits one call, which the caller must
     /// follow with [`on_success`](Self::on_success) or
-    /// [`on_failure`](Self::on_failure). In HALF_OPEN it takes a probe slot.
+    /// [`on_failure`](Self::on_failure). In HALF_OPEN it takes a probe slot,
+    /// which the next seed-style verdict of that half-open period releases.
     /// A `false` counts as a rejection.
     pub fn allow_request(&self) -> bool {
         match self.admit() {
             Ok(permit) => {
+                if permit.is_probe() {
+                    self.seed_admitted(permit.generation());
+                }
                 permit.forget();
                 true
             }
@@ -371,15 +410,28 @@ impl CircuitBreaker {
     }
 
     /// Seed-style success, a verdict of the *current* generation: in CLOSED
-    /// it resets the consecutive count; in HALF_OPEN it releases a probe slot
-    /// as a success (if one is taken); in OPEN it only reaches the totals.
+    /// it resets the consecutive count; in HALF_OPEN it releases a probe
+    /// slot as a success if a seed-style [`allow_request`](Self::allow_request)
+    /// of this half-open period took one that no seed-style verdict has
+    /// released yet, and otherwise only reaches the totals (it is then the
+    /// verdict of a call admitted before the breaker opened, R9, and must
+    /// not free a slot a [`Permit`] holds, R5); in OPEN it only reaches the
+    /// totals.
+    ///
+    /// Seed-style verdicts carry no ticket, so while seed-style probes are
+    /// out, the verdict of a call admitted before the breaker opened
+    /// cannot be told from theirs and releases one of their slots. Use
+    /// [`try_acquire`](Self::try_acquire) or the call wrappers where calls
+    /// can outlive a trip.
     pub fn on_success(&self) {
         self.unpaired_verdict(Outcome::Success);
     }
 
     /// Seed-style failure, a verdict of the current generation: in CLOSED it
-    /// may trip (R1, R2); in HALF_OPEN it reopens (R7); in OPEN it only
-    /// reaches the totals.
+    /// may trip (R1, R2); in HALF_OPEN it reopens (R7) under the same
+    /// condition as [`on_success`](Self::on_success) releases a slot, and
+    /// otherwise only reaches the totals; in OPEN it only reaches the
+    /// totals.
     pub fn on_failure(&self) {
         self.unpaired_verdict(Outcome::Failure);
     }
@@ -388,8 +440,48 @@ impl CircuitBreaker {
         let w = self.load();
         match w.state {
             State::Closed => self.closed_verdict(w.pack(), outcome),
-            State::HalfOpen => self.probe_verdict(w.gen, outcome),
-            State::Open => self.window.count_total(outcome),
+            State::HalfOpen if self.seed_released(w.gen) => self.probe_verdict(w.gen, outcome),
+            State::HalfOpen | State::Open => self.window.count_total(outcome),
+        }
+    }
+
+    /// A seed-style admission took a probe slot of HALF_OPEN generation
+    /// `gen`: one more seed-style verdict of `gen` is owed a slot.
+    #[cold]
+    fn seed_admitted(&self, gen: u32) {
+        let seed = &self.core.seed;
+        let mut cur = seed.load(Ordering::Acquire);
+        loop {
+            let held = (cur >> SEED_GEN_SHIFT) as u32;
+            let next = if held == gen {
+                seed_word(gen, (cur & SEED_COUNT_MASK) + 1)
+            } else if gen_newer(held, gen) {
+                // A later half-open period has begun: this admission's slot
+                // went with the period it was taken in.
+                return;
+            } else {
+                seed_word(gen, 1)
+            };
+            match seed.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Takes one owed seed-style slot of HALF_OPEN generation `gen`;
+    /// `false` if none is owed (the verdict is stale).
+    fn seed_released(&self, gen: u32) -> bool {
+        let seed = &self.core.seed;
+        let mut cur = seed.load(Ordering::Acquire);
+        loop {
+            if (cur >> SEED_GEN_SHIFT) as u32 != gen || cur & SEED_COUNT_MASK == 0 {
+                return false;
+            }
+            match seed.compare_exchange_weak(cur, cur - 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
         }
     }
 
@@ -1139,6 +1231,50 @@ mod tests {
         assert_eq!(cb.snapshot().state_duration, Duration::ZERO);
         ticks.tick(5 * S + S / 4);
         assert_eq!(cb.snapshot().state_duration, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn generation_order_wraps() {
+        assert!(gen_newer(1, 0));
+        assert!(!gen_newer(0, 0));
+        assert!(!gen_newer(0, 1));
+        assert!(gen_newer(0, GEN_MASK));
+        assert!(!gen_newer(GEN_MASK, 0));
+    }
+
+    /// A seed-style admission whose half-open period ended before it
+    /// recorded its slot (its thread stalled between the slot's CAS and
+    /// the seed word) leaves a later period's owed slots alone.
+    #[test]
+    fn a_late_seed_admission_leaves_a_later_period_alone() {
+        let (clock, mock) = quanta::Clock::mock();
+        let cb = CircuitBreaker::builder("seed")
+            .consecutive_failure_threshold(1)
+            .half_open_max_calls(2)
+            .clock(clock)
+            .build()
+            .unwrap();
+        let _ = cb.call(|| Err::<(), ()>(()));
+        mock.increment(crate::DEFAULT_OPEN_DURATION);
+        assert!(cb.allow_request(), "a seed probe of this period");
+        let gen = cb.load().gen;
+        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 1));
+        // The stalled admission of a period two transitions back.
+        cb.seed_admitted(gen.wrapping_sub(2) & GEN_MASK);
+        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 1));
+        cb.on_success(); // still owed: a probe success
+        let s = cb.snapshot();
+        assert_eq!((s.state, s.half_open_calls), (State::HalfOpen, 0));
+        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
+        // An admission of an older period does not reset the count either,
+        // and one of a newer period does.
+        cb.seed_admitted(gen.wrapping_sub(1) & GEN_MASK);
+        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
+        cb.seed_admitted((gen + 2) & GEN_MASK);
+        assert_eq!(
+            cb.core.seed.load(Ordering::Relaxed),
+            seed_word((gen + 2) & GEN_MASK, 1)
+        );
     }
 
     #[test]

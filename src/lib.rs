@@ -74,7 +74,15 @@
 //! * Seed-style [`on_success`](CircuitBreaker::on_success) /
 //!   [`on_failure`](CircuitBreaker::on_failure) are verdicts of the current
 //!   generation; they never make a time-based transition themselves, and in
-//!   HALF_OPEN they count only while a probe slot is taken.
+//!   HALF_OPEN they count as a probe's only while a seed-style
+//!   [`allow_request`](CircuitBreaker::allow_request) of that half-open
+//!   period holds a slot no seed-style verdict has released (SPEC R5 says
+//!   they release "one" slot; this is which). Any other seed-style verdict
+//!   there (a call admitted while CLOSED that ends after the trip) reaches
+//!   the totals only, so it can neither reopen the breaker (R9) nor free a
+//!   slot a [`Permit`] holds (R5). While seed-style probes are out, such a
+//!   verdict cannot be told from theirs: prefer permits where calls can
+//!   outlive a trip.
 //! * A clock that goes backwards reads as "no time passed"; a verdict whose
 //!   clock reading is older than the bucket its ring slot already holds
 //!   reaches the totals but not the window.

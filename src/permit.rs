@@ -103,6 +103,11 @@ impl<'a> Permit<'a> {
         this.breaker.release(this.ticket, this.probe == Kind::Probe);
     }
 
+    /// A probe's HALF_OPEN generation (its ticket).
+    pub(crate) fn generation(&self) -> u32 {
+        self.ticket as u32
+    }
+
     /// Gives the slot up to the seed-style API: no release, no verdict.
     pub(crate) fn forget(self) {
         std::mem::forget(self);

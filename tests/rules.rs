@@ -787,6 +787,80 @@ fn r7_any_probe_failure_reopens_with_a_fresh_open_duration() {
     assert_eq!(cb.state(), State::HalfOpen);
 }
 
+/// A seed-style verdict of a call admitted while CLOSED, arriving while
+/// HALF_OPEN probes are held as permits, frees none of their slots: no
+/// seed-style admission of this half-open period is owed one. (It did,
+/// and a third probe got in with `half_open_max_calls = 2`.)
+#[test]
+fn r5_a_seed_verdict_never_frees_a_permits_slot() {
+    let (cb, mock, _ev) = rig(consecutive(1, 2));
+    assert!(cb.allow_request(), "call A, admitted while CLOSED");
+    to_half_open(&cb, &mock, 1);
+    let p1 = cb.try_acquire().unwrap();
+    cb.on_success(); // A's verdict, paired as the seed style asks
+    let s = cb.snapshot();
+    assert_eq!((s.half_open_calls, s.total_successes), (1, 1));
+    let p2 = cb.try_acquire().unwrap();
+    assert!(cb.try_acquire().is_err(), "two probes in flight, cap 2");
+    assert_eq!(cb.state(), State::HalfOpen);
+    p1.success();
+    p2.success();
+    assert_eq!(
+        cb.state(),
+        State::Closed,
+        "the permits' two successes close"
+    );
+}
+
+/// The same with seed-style probes: each seed verdict releases a slot a
+/// seed admission of this half-open period took, never more, and one
+/// owed to an earlier half-open period is not carried into the next.
+#[test]
+fn r5_seed_verdicts_release_only_seed_slots_of_this_period() {
+    let (cb, mock, ev) = rig(consecutive(1, 2));
+    to_half_open(&cb, &mock, 1);
+    assert!(cb.allow_request());
+    let permit = cb.try_acquire().unwrap();
+    cb.on_success(); // the seed probe's verdict
+    cb.on_success(); // one too many: no seed slot is owed
+    let s = cb.snapshot();
+    assert_eq!((s.half_open_calls, s.total_successes), (1, 2));
+    assert_eq!(s.state, State::HalfOpen, "one probe success of 2");
+    // Another half-open period: a seed slot taken in the last one and
+    // never released is not owed in this one.
+    assert!(cb.allow_request());
+    permit.failure(); // reopens, with the seed probe still out
+    mock.increment(OPEN);
+    let p = cb.try_acquire().unwrap();
+    cb.on_failure(); // the old seed probe's late verdict
+    assert_eq!(
+        cb.state(),
+        State::HalfOpen,
+        "a stale seed failure never reopens"
+    );
+    p.success();
+    assert_eq!(
+        ev.list().len(),
+        4,
+        "open, half-open, open, half-open: and no more"
+    );
+}
+
+/// R9's own example, in the seed style: a call admitted while CLOSED that
+/// fails after the breaker opened and went half-open does not reopen it.
+#[test]
+fn r9_a_seed_failure_admitted_while_closed_does_not_reopen() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1));
+    assert!(cb.allow_request(), "the slow call, admitted while CLOSED");
+    to_half_open(&cb, &mock, 1);
+    let probe = cb.try_acquire().unwrap();
+    cb.on_failure(); // the slow call fails now
+    assert_eq!(cb.state(), State::HalfOpen);
+    assert_eq!(cb.snapshot().total_failures, 2, "counted in the totals");
+    probe.success();
+    assert_eq!(cb.state(), State::Closed);
+}
+
 #[test]
 fn r7_seed_style_failure_reopens() {
     let (cb, mock, ev) = rig(consecutive(1, 2));

@@ -23,9 +23,10 @@
 //!   them (a probe success resets the consecutive count, a probe failure
 //!   adds one);
 //! * `on_success`/`on_failure` are verdicts of the current generation: in
-//!   CLOSED like a permit's, in HALF_OPEN like a probe's (only if a probe is
-//!   in flight), in OPEN they reach the totals only. They make no time-based
-//!   transition;
+//!   CLOSED like a permit's, in HALF_OPEN like a probe's only if a seed-style
+//!   `allow_request` of this half-open period took a slot that no seed-style
+//!   verdict has released yet (else the totals only), in OPEN they reach the
+//!   totals only. They make no time-based transition;
 //! * window bucketing: bucket width `w = ceil(monitoring_window / B)`, a
 //!   verdict at time `t` is in bucket `t / w`, and it counts while the current
 //!   bucket is at most `B - 1` buckets after it (buckets after the current
@@ -107,6 +108,9 @@ pub struct Model {
     pub inflight: u32,
     /// HALF_OPEN: probes that succeeded.
     pub successes: u32,
+    /// HALF_OPEN: slots seed-style admissions of this generation took and
+    /// no seed-style verdict has released.
+    pub seed: u32,
     /// When the current state began.
     pub since: u64,
     /// The generation in which the breaker last closed (0 at creation).
@@ -133,6 +137,7 @@ impl Model {
             gen: 0,
             inflight: 0,
             successes: 0,
+            seed: 0,
             since: 0,
             era: 0,
             records: Vec::new(),
@@ -159,6 +164,7 @@ impl Model {
         self.gen += 1;
         self.inflight = 0;
         self.successes = 0;
+        self.seed = 0;
         self.since = self.now;
         self.transitions += 1;
         if state == State::Closed {
@@ -321,7 +327,15 @@ impl Model {
     }
 
     pub fn allow_request(&mut self) -> bool {
-        self.try_acquire().is_ok()
+        match self.try_acquire() {
+            Ok(permit) => {
+                if permit.probe {
+                    self.seed += 1;
+                }
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     // ---- verdicts --------------------------------------------------------
@@ -404,8 +418,11 @@ impl Model {
     pub fn on_verdict(&mut self, failure: bool) {
         match self.state {
             State::Closed => self.closed_verdict(self.gen, failure),
-            State::HalfOpen => self.probe_verdict(self.gen, failure),
-            State::Open => self.count_total(failure),
+            State::HalfOpen if self.seed > 0 => {
+                self.seed -= 1;
+                self.probe_verdict(self.gen, failure);
+            }
+            State::HalfOpen | State::Open => self.count_total(failure),
         }
     }
 
