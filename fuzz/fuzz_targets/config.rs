@@ -121,7 +121,8 @@ fuzz_target!(|input: Input| {
         ("open_duration", !open.is_zero()),
         ("half_open_max_calls", (1..=MAX_PROBES).contains(&half_open)),
         ("reset_timeout", !reset.is_zero()),
-        ("monitoring_window", !window.is_zero()),
+        // At least 1 ms: no bucket count makes a shorter window valid.
+        ("monitoring_window", window >= Duration::from_millis(1)),
         ("min_calls_for_error_rate", min_calls >= 1),
         (
             "window_buckets",
