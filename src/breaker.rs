@@ -42,15 +42,20 @@
 //!   counts as a probe's only if a seed-style admission of that period is
 //!   still owed one; any other (a call admitted while CLOSED, say) is
 //!   stale (R9) and must not free a slot a permit holds (R5). An admission
-//!   adds one after its slot CAS (`AcqRel` CAS, resetting the count when
-//!   the word holds an older generation and leaving a newer one alone); a
+//!   adds one after its slot CAS (`AcqRel` CAS; when the word holds
+//!   another generation, it resets the count to its own if the state word
+//!   is still at its generation, and otherwise records nothing); a
 //!   verdict takes one (`AcqRel` CAS) before its probe CAS, which then
 //!   re-checks the generation as a permit's verdict does. The admission
 //!   happens-before its own verdict (program order, or whatever
 //!   synchronisation hands the verdict to another thread), so a verdict
 //!   always finds its own admission's count; the word only matches
 //!   counts to generations, and every decision it feeds is re-validated by
-//!   the CAS on `word`.
+//!   the CAS on `word`. Counts owed to a period that ended stay in the word
+//!   until the next period's first seed-style admission resets it; if the
+//!   22-bit generation wraps back to that period's value first (2^22
+//!   transitions with no seed-style admission in a half-open period), a
+//!   stale seed-style verdict can spend one of them there.
 //!
 //! A verdict is *current* if the state word still carries the generation its
 //! permit was admitted in when the verdict is applied; only current verdicts
@@ -70,7 +75,7 @@ use crate::events::{emit, Reason, StateChange};
 use crate::permit::Permit;
 use crate::policy;
 use crate::snapshot::Snapshot;
-use crate::state::{Stamp, State, Word, ERA_MASK, GEN_BITS, GEN_MASK};
+use crate::state::{Stamp, State, Word, ERA_MASK};
 use crate::sync::{AtomicU64, Ordering};
 use crate::window::{Outcome, Window};
 
@@ -127,13 +132,6 @@ const SEED_COUNT_MASK: u64 = (1 << SEED_GEN_SHIFT) - 1;
 #[inline]
 fn seed_word(gen: u32, count: u64) -> u64 {
     (u64::from(gen) << SEED_GEN_SHIFT) | count
-}
-
-/// Generation `a` is later than `b` (serial-number order on 22 bits).
-#[inline]
-fn gen_newer(a: u32, b: u32) -> bool {
-    let d = a.wrapping_sub(b) & GEN_MASK;
-    d != 0 && d < 1 << (GEN_BITS - 1)
 }
 
 /// A lock-free circuit breaker. Share it by reference or in an `Arc`.
@@ -455,11 +453,16 @@ impl CircuitBreaker {
             let held = (cur >> SEED_GEN_SHIFT) as u32;
             let next = if held == gen {
                 seed_word(gen, (cur & SEED_COUNT_MASK) + 1)
-            } else if gen_newer(held, gen) {
-                // A later half-open period has begun: this admission's slot
-                // went with the period it was taken in.
+            } else if self.load().gen != gen {
+                // The admission's half-open period is over (its thread
+                // stalled after taking the slot): the slot went with it.
+                // Asked of the state word, not of the seed word's
+                // generation, which no serial order can judge: it may be
+                // any number of transitions old.
                 return;
             } else {
+                // The first seed-style admission of this period: whatever
+                // the word counted belongs to an earlier one.
                 seed_word(gen, 1)
             };
             match seed.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
@@ -1233,15 +1236,6 @@ mod tests {
         assert_eq!(cb.snapshot().state_duration, Duration::from_millis(250));
     }
 
-    #[test]
-    fn generation_order_wraps() {
-        assert!(gen_newer(1, 0));
-        assert!(!gen_newer(0, 0));
-        assert!(!gen_newer(0, 1));
-        assert!(gen_newer(0, GEN_MASK));
-        assert!(!gen_newer(GEN_MASK, 0));
-    }
-
     /// A seed-style admission whose half-open period ended before it
     /// recorded its slot (its thread stalled between the slot's CAS and
     /// the seed word) leaves a later period's owed slots alone.
@@ -1260,21 +1254,69 @@ mod tests {
         let gen = cb.load().gen;
         assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 1));
         // The stalled admission of a period two transitions back.
-        cb.seed_admitted(gen.wrapping_sub(2) & GEN_MASK);
+        let mask = crate::state::GEN_MASK;
+        cb.seed_admitted(gen.wrapping_sub(2) & mask);
         assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 1));
         cb.on_success(); // still owed: a probe success
         let s = cb.snapshot();
         assert_eq!((s.state, s.half_open_calls), (State::HalfOpen, 0));
         assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
-        // An admission of an older period does not reset the count either,
-        // and one of a newer period does.
-        cb.seed_admitted(gen.wrapping_sub(1) & GEN_MASK);
-        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
-        cb.seed_admitted((gen + 2) & GEN_MASK);
-        assert_eq!(
-            cb.core.seed.load(Ordering::Relaxed),
-            seed_word((gen + 2) & GEN_MASK, 1)
-        );
+        // Nor does one of any generation but the state word's.
+        for other in [gen.wrapping_sub(1), gen + 1, gen + 2, gen + (1 << 21)] {
+            cb.seed_admitted(other & mask);
+            assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
+        }
+    }
+
+    /// The seed word keeps the generation of the last period a seed-style
+    /// admission was made in, which may be any number of transitions old
+    /// (a breaker used through permits for a long time). The first seed
+    /// admission of a new period still counts, whatever that generation
+    /// is: half the 22-bit generations "after" the current one in serial
+    /// order once counted as a later period, and the admission recorded
+    /// nothing, so its own verdict leaked its slot.
+    #[test]
+    fn a_seed_word_of_any_age_yields_to_a_new_period() {
+        let mask = crate::state::GEN_MASK;
+        for age in [
+            1u32,
+            2,
+            1 << 20,
+            (1 << 21) - 1,
+            1 << 21,
+            (1 << 21) + 1,
+            mask,
+        ] {
+            let (clock, mock) = quanta::Clock::mock();
+            let cb = CircuitBreaker::builder("seed")
+                .consecutive_failure_threshold(1)
+                .half_open_max_calls(1)
+                .clock(clock)
+                .build()
+                .unwrap();
+            let _ = cb.call(|| Err::<(), ()>(()));
+            mock.increment(crate::DEFAULT_OPEN_DURATION);
+            // The period the next request opens, and a seed word left `age`
+            // generations away from it, with counts owed.
+            let gen = cb.load().gen + 1;
+            cb.core.seed.store(
+                seed_word(gen.wrapping_sub(age) & mask, 5),
+                Ordering::Relaxed,
+            );
+            assert!(cb.allow_request(), "the R4 request, seed-style");
+            assert_eq!(cb.load().gen, gen);
+            assert_eq!(
+                cb.core.seed.load(Ordering::Relaxed),
+                seed_word(gen, 1),
+                "age {age}"
+            );
+            cb.on_success();
+            assert_eq!(
+                cb.state(),
+                State::Closed,
+                "age {age}: the probe's success closes"
+            );
+        }
     }
 
     #[test]

@@ -87,15 +87,16 @@
 //!   clock reading is older than the bucket its ring slot already holds
 //!   reaches the totals but not the window.
 //! * Totals are exact: a snapshot counts every call finished before it
-//!   began once, and a later snapshot taken by the same thread never shows
-//!   a lower total, so they export as monotonic counters as they are. A
-//!   snapshot that meets a bucket's count on its way from the ring into
-//!   the totals waits for that move to finish (a few instructions, unless
-//!   the thread making it is preempted there), for at most 10 ms per
-//!   stripe: a thread stopped in the middle of a move for longer (by a
+//!   began, once. No snapshot, on any thread, shows a lower total than
+//!   one returned before it, so they export as monotonic counters as they
+//!   are. A snapshot that meets a bucket's count on its way from the ring
+//!   into the totals waits for that move to finish (a few instructions,
+//!   unless the thread making it is preempted there), for at most 10 ms
+//!   per stripe: a thread stopped in the middle of a move for longer (by a
 //!   debugger, or one that does not exist in a child forked while it was
-//!   moving) makes the snapshot read on without that count. Calls never
-//!   wait for snapshots.
+//!   moving) makes the snapshot read on without that count, until the
+//!   thread resumes (and never below an earlier snapshot's totals). Calls
+//!   never wait for snapshots.
 //!
 //! # Feature flags
 //!

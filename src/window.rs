@@ -73,14 +73,19 @@
 //! for a word that holds calls.
 //!
 //! A reader's wait is bounded (`Patience`: 64 spins, then yields for at
-//! most 10 ms per stripe). A writer that stays stopped between the two
-//! steps longer than that (stopped by a debugger, preempted for longer
+//! most 10 ms per stripe, whether a move stays in flight or the moves word
+//! keeps changing under the read). A writer that stays stopped between the
+//! two steps longer than that (stopped by a debugger, preempted for longer
 //! than a scheduler's time slice, or absent: a process forked while one of
 //! its threads was moving a count has that move in flight for ever) makes
 //! the reader read the stripe as it is, which may miss that move's count
-//! for that read, as every read did before the moves word. Totals are
-//! therefore never blocked on a writer for long, and exact whenever no
-//! writer stalls mid-move.
+//! for that read, as every read did before the moves word. So that such a
+//! read never goes below an earlier one, the totals keep two *high-water*
+//! words (the largest successes and failures total any read returned, in
+//! two of the allocation's spare alignment words) and every read returns
+//! at least those. Totals are therefore never blocked on a writer for
+//! long, never lower than an earlier read by any thread, and exact
+//! whenever no writer stalls mid-move.
 //!
 //! # Orderings
 //!
@@ -820,11 +825,13 @@ impl Window {
 
     /// The all-time totals. O(stripes × ring).
     ///
-    /// Exact: every verdict counted before the call is in them once, and a
-    /// later read by the same thread never returns less. Each stripe is
-    /// read between two loads of its moves word and read again if a move
-    /// was in flight or happened meanwhile (see "Reading the totals"), so
-    /// this may wait for a writer that is folding a count out of a slot.
+    /// Exact: every verdict counted before the call is in them once, unless
+    /// a writer stalled in the middle of a move for longer than a reader
+    /// waits; and never less than any earlier read returned. Each stripe
+    /// is read between two loads of its moves word and read again if a
+    /// move was in flight or happened meanwhile (see "Reading the
+    /// totals"), so this may wait, briefly, for a writer that is folding a
+    /// count out of a slot.
     pub(crate) fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for stripe in 0..self.stripes() {
@@ -833,7 +840,34 @@ impl Window {
             t.failures += failures;
             t.rejected += self.total_word(stripe, 2).load(Ordering::Relaxed);
         }
+        // A read that gave up on a stalled move may be low by its count:
+        // never return less than any read before this one returned.
+        // Relaxed: a read-modify-write reads the latest value whatever its
+        // ordering, and no other memory hangs on these words.
+        t.successes = self
+            .high(0)
+            .fetch_max(t.successes, Ordering::Relaxed)
+            .max(t.successes);
+        t.failures = self
+            .high(1)
+            .fetch_max(t.failures, Ordering::Relaxed)
+            .max(t.failures);
         t
+    }
+
+    /// The largest successes (`0`) or failures (`1`) total any read of the
+    /// totals has returned. Two of the words the allocation has spare for
+    /// aligning stripe 0 (15 in all): before stripe 0 if its offset leaves
+    /// two, else after the last stripe. Only readers of the totals write
+    /// them.
+    fn high(&self, which: usize) -> &AtomicU64 {
+        let offset = self.geometry.first() - HEAD_WORDS;
+        let at = if offset >= 2 {
+            which
+        } else {
+            self.words.len() - 2 + which
+        };
+        &self.words[at]
     }
 
     /// One stripe's successes and failures, folded and in its slots, read
@@ -848,7 +882,9 @@ impl Window {
             // out of the slot and in the folded total).
             let before = moves.load(Ordering::Acquire);
             let settled = before & MOVES_IN_FLIGHT == 0;
-            let give_up = !settled && patience.exhausted();
+            // Given up after the wait, whether a move is in flight or the
+            // moves word keeps changing under the read.
+            let give_up = patience.exhausted();
             if settled || give_up {
                 // Acquire loads: a load that sees a move's CAS or fold makes
                 // that move's announcement visible to the second load of
@@ -1079,6 +1115,48 @@ mod tests {
         w.record(5, 0, Outcome::Success);
         let t = w.totals();
         assert_eq!((t.successes, t.failures), (3, 1));
+    }
+
+    /// A writer stalled between a move's emptying CAS and its fold, for
+    /// longer than a reader waits: the reader's own read of the stripe
+    /// misses the count, but the totals do not go below what an earlier
+    /// read returned.
+    #[test]
+    fn totals_never_go_down_past_a_stalled_move() {
+        let w = Window::new(1, 1);
+        w.record(0, 0, Outcome::Success);
+        w.record(0, 0, Outcome::Success);
+        assert_eq!(w.totals().successes, 2);
+        // The stalled writer: announced, slot emptied, not folded.
+        w.word(0, MOVES).fetch_add(MOVE_BEGIN, Ordering::Relaxed);
+        let word = w.word(0, HEAD_WORDS + 1);
+        let c = word.load(Ordering::Acquire);
+        word.store(count_word(next_seq(count_seq(c)), 0), Ordering::Release);
+        assert_eq!(w.totals().successes, 2, "the high-water mark");
+        // The writer resumes: fold, end.
+        w.fold(0, Outcome::Success, count_of(c));
+        w.word(0, MOVES).fetch_add(MOVE_END, Ordering::Release);
+        assert_eq!(w.totals().successes, 2);
+    }
+
+    /// The high-water words are two of the allocation's spare words, never
+    /// a word of a stripe.
+    #[test]
+    fn high_water_words_lie_outside_every_stripe() {
+        for _ in 0..if cfg!(miri) { 2 } else { 64 } {
+            for (stripes, buckets) in [(1, 1), (2, 10), (4, 3), (16, 100)] {
+                let w = Window::new(stripes, buckets);
+                let first = w.geometry.first() - HEAD_WORDS;
+                let stripes_span = first..first + stripes * w.stride();
+                for which in 0..2 {
+                    let at = (w.high(which) as *const AtomicU64 as usize
+                        - w.words.as_ptr() as usize)
+                        / 8;
+                    assert!(at < w.words.len() && !stripes_span.contains(&at));
+                }
+                assert_ne!(w.high(0) as *const AtomicU64, w.high(1) as *const AtomicU64);
+            }
+        }
     }
 
     #[test]
