@@ -56,6 +56,7 @@ prop_compose! {
         min_calls_for_error_rate in 1u32..=10,
         origin_ns in prop_oneof![3 => Just(0u64), 1 => 0..=20 * SEC],
         recent in any::<bool>(),
+        stripes in prop_oneof![Just(1usize), Just(4usize)],
     ) -> Cfg {
         let window_ns = (u64::from(window_buckets) * MS + window_extra).min(10 * SEC);
         Cfg {
@@ -69,6 +70,7 @@ prop_compose! {
             window_buckets,
             origin_ns,
             recent,
+            stripes,
         }
     }
 }
@@ -137,6 +139,7 @@ fn base() -> Cfg {
         window_buckets: 10,
         origin_ns: 0,
         recent: false,
+        stripes: 4,
     }
 }
 
@@ -361,6 +364,7 @@ fn window_is_cleared_even_after_256_closings_differential() {
         window_buckets: 10,
         origin_ns: 0,
         recent: false,
+        stripes: 4,
     };
     let mut ops = vec![CallErr, CallErr, CallErr, CallErr, CallOk, Advance(SEC)];
     for _ in 0..256 {
@@ -376,6 +380,48 @@ fn window_is_cleared_even_after_256_closings_differential() {
     }
     ops.extend([Snapshot, CallErr, Snapshot]);
     check(&cfg, &ops);
+}
+
+/// Found by the proptest (1 run in 3): a verdict of bucket 0 and one of
+/// bucket 2 share ring slot 0 (two buckets), then the clock goes back to
+/// bucket 1. The model's one ring has dropped bucket 0's verdict; with 4
+/// stripes the engine had written it through the last stripe (the test
+/// thread had no stripe index yet) and bucket 2's through its own, so it
+/// still counted. `run` now uses one stripe for runs with a `Rewind`.
+#[test]
+fn a_rewind_meets_one_ring_as_the_model_keeps_it() {
+    use Op::*;
+    let cfg = Cfg {
+        error_threshold_percentage: 50.0,
+        consecutive_failure_threshold: 5,
+        open_ns: SEC,
+        half_open_max_calls: 1,
+        reset_ns: SEC,
+        window_ns: 9_851_311_475,
+        min_calls_for_error_rate: 10,
+        window_buckets: 2,
+        origin_ns: 0,
+        recent: false,
+        stripes: 4,
+    };
+    // Each `check` on a fresh thread: no stripe index yet.
+    for _ in 0..4 {
+        let cfg = cfg.clone();
+        std::thread::spawn(move || {
+            check(
+                &cfg,
+                &[
+                    OnFailure,
+                    Advance(14_776_967_213),
+                    CallErr,
+                    Rewind(5_768_323_932),
+                    Snapshot,
+                ],
+            )
+        })
+        .join()
+        .unwrap();
+    }
 }
 
 /// The differential compares the engine's state word through its `Debug`

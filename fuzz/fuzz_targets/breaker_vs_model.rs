@@ -31,6 +31,7 @@ struct FuzzCfg {
     min_calls: u8,
     origin: u32,
     recent: bool,
+    many_stripes: bool,
 }
 
 /// A duration > 0 at one of several scales (the spec allows any > 0).
@@ -75,6 +76,7 @@ impl FuzzCfg {
                 u64::from(self.origin) * 8
             },
             recent: self.recent,
+            stripes: if self.many_stripes { 4 } else { 1 },
         }
     }
 }

@@ -43,6 +43,16 @@ pub struct Cfg {
     /// the mock's recent time, which is the mock's time, so the model is the
     /// same in both modes; the engine's paths to it are not.
     pub recent: bool,
+    /// Window stripes, for runs whose clock never goes back; [`run`] uses
+    /// one stripe for a run with a [`Op::Rewind`]. The model keeps one
+    /// ring of bucket slots, where a verdict of a later bucket in the same
+    /// slot drops an older one from the window. The engine keeps a ring
+    /// per stripe, and even one thread writes to two stripes (the last,
+    /// until its first slow-path write gives it an index, then its own),
+    /// so with more stripes the older verdict can survive in the other
+    /// stripe's ring. Only a clock that goes back brings it into the window
+    /// again; the contract leaves that case open.
+    pub stripes: usize,
 }
 
 impl Cfg {
@@ -64,8 +74,9 @@ impl Cfg {
         self.window_ns.div_ceil(u64::from(self.window_buckets))
     }
 
-    pub fn build(&self, clock: Clock) -> CircuitBreaker {
+    pub fn build(&self, clock: Clock, stripes: usize) -> CircuitBreaker {
         CircuitBreaker::builder("model")
+            .stripes(stripes)
             .error_threshold_percentage(self.error_threshold_percentage)
             .consecutive_failure_threshold(self.consecutive_failure_threshold)
             .open_duration(Duration::from_nanos(self.open_ns))
@@ -273,7 +284,8 @@ pub fn run(cfg: &Cfg, ops: &[Op]) -> Result<Stats, String> {
     quiet_intentional_panics();
     let (clock, mock): (Clock, Arc<Mock>) = Clock::mock();
     mock.increment(cfg.origin_ns);
-    let cb = cfg.build(clock);
+    let rewinds = ops.iter().any(|op| matches!(op, Op::Rewind(_)));
+    let cb = cfg.build(clock, if rewinds { 1 } else { cfg.stripes });
     let mut model = Model::new(cfg.model_config());
     let mut held: Vec<(Permit<'_>, ModelPermit)> = Vec::new();
     let mut stats = Stats::default();
