@@ -568,6 +568,12 @@ impl Window {
         let at = (stripe as u32).wrapping_shl(self.geometry.stride_shift()) as usize
             + (hint as u16 as usize);
         let Some([tag_word, success, failure]) = self.words.get(at..at + 3) else {
+            // Unreachable: every hint is a slot's offset inside a stripe
+            // (`Geometry::hint`, checked by `hints_point_at_their_epochs_slot`)
+            // and the stripe index is masked. `false` (to the slow path)
+            // would be the safe answer, but it gave this loop a cold block
+            // and moved its spills; the bounds check stays only to keep
+            // the function safe code.
             return true;
         };
         let tag = tag_word.load(Ordering::Acquire);
