@@ -23,16 +23,12 @@ use crate::upkeep;
 /// so it is never wrong and time never freezes, only slower.
 ///
 /// With a clock of your own (`Builder::clock`), `Recent` reads that clock's
-/// `recent()` time instead: a mock (`quanta::Clock::mock()`) reads the mock;
-/// a real clock reads quanta's global recent time, which a `quanta::Upkeep`
-/// keeps fresh (and which stops moving when its handle is dropped), falling
-/// back to a precise read while that time is older than the breaker (never
-/// set, or stopped before the breaker was built). A breaker built while a
-/// `quanta::Upkeep` ran sees time stop when that upkeep stops: prefer the
-/// default clock with fusebox's [`Upkeep`](crate::Upkeep), which never
-/// freezes. That read is out of
-/// line (a few nanoseconds more per call): `Recent` is the fast mode on the
-/// default clock only.
+/// `now()` instead, out of line (a few nanoseconds more per call): a mock
+/// (`quanta::Clock::mock()`) reads the mock, a real clock reads its precise
+/// time, so `Recent` is the fast mode on the default clock only. (It does
+/// not read quanta's global recent time, `Clock::recent()`: a
+/// `quanta::Upkeep` keeps that fresh only while it runs, and a breaker
+/// that had read it would be frozen when it stopped.)
 ///
 /// On the default clock a `Recent` success does not even read the coarse
 /// time: the upkeep keeps, for each bucket width `Recent` breakers use, the
@@ -60,7 +56,7 @@ enum Source {
     /// fusebox's [`Upkeep`](crate::Upkeep) word (`Recent` on the default
     /// clock), in nanoseconds since the upkeep's time base.
     Upkeep,
-    /// `clock.recent()` (`Recent` on a clock of the user's), in nanoseconds.
+    /// `clock.now()` (`Recent` on a clock of the user's), in nanoseconds.
     ClockRecent,
 }
 
@@ -270,14 +266,12 @@ impl BreakerClock {
         if self.source == Source::Upkeep {
             return upkeep::recent_nanos();
         }
-        let recent = self.clock.recent();
-        // Before a quanta upkeep runs, quanta's recent time reads 0,
-        // which is before our origin: fall back to a precise read.
-        if recent < self.origin {
-            duration_nanos(self.clock.now().saturating_duration_since(self.origin))
-        } else {
-            duration_nanos(recent.duration_since(self.origin))
-        }
+        // A clock of the user's: its `now()`, not its `recent()`. For a mock
+        // the two are the mock's time; for a real clock `recent()` is
+        // quanta's global recent time, which a `quanta::Upkeep` started
+        // after this breaker was built leaves frozen when it stops, holding
+        // an OPEN breaker open for ever (R4, R8).
+        duration_nanos(self.clock.now().saturating_duration_since(self.origin))
     }
 
     /// Nanoseconds since the origin and the window epoch, from one reading.

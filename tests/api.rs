@@ -1026,6 +1026,39 @@ fn api_quanta_is_reexported() {
     assert_eq!(cb.state(), State::HalfOpen);
 }
 
+/// `Recent` on a real clock of the user's once read quanta's global recent
+/// time, which a `quanta::Upkeep` keeps fresh only while it runs: a breaker
+/// built before such an upkeep started saw its time stop for good when the
+/// upkeep stopped (an OPEN breaker stayed open). Its time must keep moving.
+/// (Real time, but no wait for a state change: the test only asks that
+/// `state_duration` grows while at least 2 ms pass.)
+#[test]
+fn api_recent_mode_on_a_users_real_clock_outlives_a_quanta_upkeep() {
+    let cb = CircuitBreaker::builder("recent-on-a-real-clock")
+        .clock(Clock::new())
+        .clock_mode(ClockMode::Recent)
+        .build()
+        .unwrap();
+    let upkeep = fusebox::quanta::Upkeep::new(Duration::from_millis(1))
+        .start()
+        .expect("no other test in this binary starts a quanta upkeep");
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(5) {
+        std::hint::spin_loop(); // let the upkeep tick a few times
+    }
+    drop(upkeep);
+    let before = cb.snapshot().state_duration;
+    let mark = std::time::Instant::now();
+    while mark.elapsed() < Duration::from_millis(2) {
+        std::hint::spin_loop();
+    }
+    let after = cb.snapshot().state_duration;
+    assert!(
+        after >= before + Duration::from_millis(1),
+        "the breaker's time froze: {before:?} then {after:?}"
+    );
+}
+
 #[test]
 fn api_recent_mode_on_a_users_clock_reads_that_clock_while_an_upkeep_runs() {
     // fusebox's upkeep keeps the process's time; a breaker built on a clock
