@@ -295,8 +295,11 @@ mod handle {
         /// `Recent` time lags real time by up to one interval, so a state
         /// may end up to one interval early or late, and a window bucket
         /// opens up to one interval late: keep the interval well below
-        /// `open_duration`, `reset_timeout` and the bucket width. A very
-        /// short interval costs CPU (at 1 ns the thread never sleeps).
+        /// `open_duration`, `reset_timeout` and the bucket width. These
+        /// bounds assume the upkeep thread runs on time: on a host so
+        /// loaded that it waits for a core, `Recent` time lags by as long
+        /// as it waits. A very short interval costs CPU (at 1 ns the thread
+        /// never sleeps).
         pub fn new(interval: Duration) -> Upkeep {
             Upkeep { interval }
         }
