@@ -417,10 +417,12 @@ impl CircuitBreaker {
     /// totals.
     ///
     /// Seed-style verdicts carry no ticket, so while seed-style probes are
-    /// out, the verdict of a call admitted before the breaker opened
-    /// cannot be told from theirs and releases one of their slots. Use
-    /// [`try_acquire`](Self::try_acquire) or the call wrappers where calls
-    /// can outlive a trip.
+    /// out, the verdict of a call admitted earlier (before the breaker
+    /// opened, or in an earlier half-open period) cannot be told from
+    /// theirs and releases one of their slots; and a seed-style probe
+    /// still out when the breaker closes reports into CLOSED, as a current
+    /// verdict. Use [`try_acquire`](Self::try_acquire) or the call wrappers
+    /// where calls can outlive a transition.
     pub fn on_success(&self) {
         self.unpaired_verdict(Outcome::Success);
     }
