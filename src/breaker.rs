@@ -602,6 +602,7 @@ impl CircuitBreaker {
                         if self.core.word.load(Ordering::Acquire) == w.pack() {
                             self.failures.budget.grant(
                                 claim,
+                                epoch,
                                 counts.failures,
                                 counts.calls(),
                                 c.error_threshold_percentage,

@@ -63,12 +63,21 @@
 //! the word sees the window records of every failure whose `take` came
 //! before its claim (each failure records before it takes). Failures whose
 //! `take` comes after the claim either break the grant (`version`) or come
-//! after it and take from it.
+//! after it and take from it. A grant's full epoch is stored (`Relaxed`)
+//! in the second word before its `Release` CAS, and a failure loads it
+//! after its `AcqRel` take, so it sees that grant's epoch or a later one;
+//! a later one, or one a failed grant left, only makes it scan.
 //!
 //! # Wrap-around
 //!
 //! Epochs are compared on 36 bits: more than two years of the narrowest
-//! (1 ms) buckets, 13 000 years of the default 6 s ones. `version` wraps at
+//! (1 ms) buckets, 13 000 years of the default 6 s ones. For a skip, 36
+//! bits are not enough: a failure exactly 2^36 buckets after the last grant
+//! (no failure checked R2 in between) would match it. So each grant also
+//! stores its full epoch in a second word before its CAS, and a failure
+//! whose 36 bits match skips only if that word holds its own full epoch;
+//! otherwise it scans, like a failure behind the newest bucket (test
+//! `r2_a_grant_2_pow_36_buckets_old_is_not_spent`). `version` wraps at
 //! 1 024 writes: a grant could wrongly succeed only if its scanner stalled
 //! between claim and grant while exactly a multiple of 1 024 other writes
 //! happened. Eras are 8-bit labels, kept from aliasing by the revocation.
@@ -152,7 +161,11 @@ pub(crate) enum Take {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Claim(u64);
 
-pub(crate) struct ScanBudget(AtomicU64);
+pub(crate) struct ScanBudget(AtomicU64, GrantedEpoch);
+
+/// The full epoch of the latest grant: the word keeps only 36 bits of it,
+/// which alias after 2^36 buckets (see "Wrap-around").
+struct GrantedEpoch(AtomicU64);
 
 impl std::fmt::Debug for ScanBudget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -166,14 +179,27 @@ impl std::fmt::Debug for ScanBudget {
 
 impl ScanBudget {
     pub(crate) fn new() -> ScanBudget {
-        ScanBudget(AtomicU64::new(0))
+        ScanBudget(AtomicU64::new(0), GrantedEpoch(AtomicU64::new(u64::MAX)))
     }
 
     /// Called by a current CLOSED failure of `era` at `epoch` after it
     /// recorded itself in the window and did not trip on R1.
     #[inline]
-    pub(crate) fn take(&self, epoch: u64, era: u8) -> Take {
-        let epoch = epoch & EPOCH_MASK;
+    pub(crate) fn take(&self, full_epoch: u64, era: u8) -> Take {
+        match self.take_36(full_epoch & EPOCH_MASK, era) {
+            // The word matched 36 bits of the epoch: skip only if the
+            // grant's full epoch is this one. The `AcqRel` CAS that took the
+            // share read the grant (or a later take in its release
+            // sequence), so this load sees the grant's epoch or a later
+            // grant's; a later one only sends this failure to scan. A share
+            // taken and not used is the "behind" case's.
+            Take::Skip if (self.1).0.load(Ordering::Relaxed) != full_epoch => Take::ScanOnly,
+            take => take,
+        }
+    }
+
+    #[inline]
+    fn take_36(&self, epoch: u64, era: u8) -> Take {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
             let p = Parts::unpack(cur);
@@ -207,14 +233,26 @@ impl ScanBudget {
         }
     }
 
-    /// After a scan from `claim` found `failures` of `calls` and no trip:
-    /// lets the next failures of that epoch skip, unless any failure (or a
-    /// revocation) wrote the word since the claim.
-    pub(crate) fn grant(&self, claim: Claim, failures: u64, calls: u64, threshold: f64) {
+    /// After a scan from `claim` at `full_epoch` found `failures` of
+    /// `calls` and no trip: lets the next failures of that epoch skip,
+    /// unless any failure (or a revocation) wrote the word since the claim.
+    pub(crate) fn grant(
+        &self,
+        claim: Claim,
+        full_epoch: u64,
+        failures: u64,
+        calls: u64,
+        threshold: f64,
+    ) {
         let left = grantable(failures, calls, threshold);
         if left == 0 {
             return;
         }
+        // Before the grant's `Release` CAS, so that a failure that takes
+        // from the grant sees it (or a later grant's epoch). If this grant
+        // then fails, the epoch names no grant the word holds: a failure
+        // whose 36 bits match a grant of another full epoch scans.
+        (self.1).0.store(full_epoch, Ordering::Relaxed);
         let p = Parts::unpack(claim.0);
         let _ = self.0.compare_exchange(
             claim.0,
@@ -343,7 +381,7 @@ mod tests {
         let Take::Scan(claim) = b.take(5, 0) else {
             panic!("the first failure scans")
         };
-        b.grant(claim, 1, 5, 50.0);
+        b.grant(claim, 5, 1, 5, 50.0);
         assert_eq!(b.left(), 2);
         assert_eq!(b.take(5, 0), Take::Skip);
         assert_eq!(b.take(5, 0), Take::Skip);
@@ -362,7 +400,7 @@ mod tests {
         let Take::Scan(_second) = b.take(5, 0) else {
             panic!()
         };
-        b.grant(first, 1, 100, 50.0);
+        b.grant(first, 5, 1, 100, 50.0);
         assert_eq!(
             b.left(),
             0,
@@ -376,13 +414,13 @@ mod tests {
         let Take::Scan(claim) = b.take(5, 0) else {
             panic!()
         };
-        b.grant(claim, 0, 100, 50.0);
+        b.grant(claim, 5, 0, 100, 50.0);
         assert!(b.left() > 10);
         assert!(matches!(b.take(6, 0), Take::Scan(_)), "a new epoch scans");
         let Take::Scan(claim) = b.take(6, 0) else {
             panic!()
         };
-        b.grant(claim, 0, 100, 50.0);
+        b.grant(claim, 6, 0, 100, 50.0);
         let before = b.left();
         assert_eq!(b.take(5, 0), Take::ScanOnly, "a lagging clock scans");
         assert_eq!(b.left(), before - 1, "and still takes from the grant");
@@ -391,7 +429,7 @@ mod tests {
         let Take::Scan(claim) = b.take(6, 0) else {
             panic!()
         };
-        b.grant(claim, 0, 100, 50.0);
+        b.grant(claim, 6, 0, 100, 50.0);
         assert!(b.left() > 10);
         assert!(
             matches!(b.take(6, 1), Take::Scan(_)),
@@ -402,7 +440,35 @@ mod tests {
             panic!()
         };
         b.revoke();
-        b.grant(claim, 0, 100, 50.0);
+        b.grant(claim, 6, 0, 100, 50.0);
         assert_eq!(b.left(), 0, "a revocation voids a grant in flight");
+    }
+
+    /// The word keeps 36 bits of a grant's epoch: a failure 2^36 buckets
+    /// later matches them, and must scan instead of skipping.
+    #[test]
+    fn a_grant_is_spent_only_in_its_own_full_epoch() {
+        let b = ScanBudget::new();
+        let Take::Scan(claim) = b.take(5, 0) else {
+            panic!()
+        };
+        b.grant(claim, 5, 0, 100, 50.0);
+        let before = b.left();
+        assert_eq!(b.take(5 + (1 << EPOCH_BITS), 0), Take::ScanOnly);
+        assert_eq!(b.left(), before - 1, "its share is taken, as when behind");
+        assert_eq!(b.take(5, 0), Take::Skip, "the grant's own epoch skips");
+        // A grant whose CAS fails still leaves its epoch in the second
+        // word: the word's own grant (of another epoch) then scans. Never a
+        // wrong skip, at worst a scan more.
+        let Take::Scan(old) = b.take(8, 0) else {
+            panic!()
+        };
+        let Take::Scan(newer) = b.take(9, 0) else {
+            panic!()
+        };
+        b.grant(newer, 9, 0, 100, 50.0);
+        b.grant(old, 8, 0, 100, 50.0); // fails: the word moved on
+        assert!(b.left() > 0, "epoch 9's grant stands");
+        assert_eq!(b.take(9, 0), Take::ScanOnly);
     }
 }

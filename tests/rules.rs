@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fusebox::quanta::{Clock, Mock};
-use fusebox::{Builder, CallError, CircuitBreaker, Reason, Registry, State, StateChange};
+use fusebox::{
+    Builder, CallError, CircuitBreaker, ClockMode, Reason, Registry, State, StateChange,
+};
 
 // ---- helpers ---------------------------------------------------------------
 
@@ -218,6 +220,39 @@ fn r2_a_failure_behind_the_newest_bucket_scans_again() {
     let s = cb.snapshot();
     assert!(s.error_rate >= 50.0, "{s:?}");
     assert_eq!(s.state, State::Open, "R2 trips on the first such failure");
+}
+
+/// The scan budget keeps 36 bits of a grant's epoch. A failure exactly
+/// 2^36 buckets (795 days of 1 ms buckets) after a grant, with no failure
+/// checking R2 in between, matched them and skipped its scan while its
+/// window was 1 failure of 1 call; the breaker stayed closed for as many
+/// failures as the old grant had left (found by an audit of the budget).
+#[test]
+fn r2_a_grant_2_pow_36_buckets_old_is_not_spent() {
+    for mode in [ClockMode::Precise, ClockMode::Recent] {
+        let (clock, mock) = Clock::mock();
+        let cb = CircuitBreaker::builder("r2-alias")
+            .consecutive_failure_threshold(1_000)
+            .min_calls_for_error_rate(1)
+            .error_threshold_percentage(50.0)
+            .monitoring_window(Duration::from_secs(1))
+            .window_buckets(1000)
+            .stripes(1)
+            .clock(clock)
+            .clock_mode(mode)
+            .build()
+            .unwrap();
+        for _ in 0..100 {
+            cb.call(|| Ok::<(), ()>(())).unwrap();
+        }
+        let _ = cb.call(|| Err::<(), ()>(())); // 1 of 101: a grant of 98 skips
+        assert_eq!(cb.state(), State::Closed);
+        mock.increment(Duration::from_millis(1 << 36)); // 2^36 buckets on
+        let _ = cb.call(|| Err::<(), ()>(()));
+        let s = cb.snapshot();
+        assert_eq!((s.recent_calls, s.error_rate), (1, 100.0), "{mode:?}");
+        assert_eq!(s.state, State::Open, "{mode:?}: R2 trips at once");
+    }
 }
 
 #[test]
