@@ -1239,20 +1239,27 @@ mod tests {
         assert_eq!(cb.snapshot().state_duration, Duration::from_millis(250));
     }
 
-    /// A seed-style admission whose half-open period ended before it
-    /// recorded its slot (its thread stalled between the slot's CAS and
-    /// the seed word) leaves a later period's owed slots alone.
-    #[test]
-    fn a_late_seed_admission_leaves_a_later_period_alone() {
+    /// A breaker with `probes` half-open slots, tripped, its
+    /// `open_duration` elapsed: the next request opens a half-open period.
+    fn tripped_and_due(probes: u32) -> CircuitBreaker {
         let (clock, mock) = quanta::Clock::mock();
         let cb = CircuitBreaker::builder("seed")
             .consecutive_failure_threshold(1)
-            .half_open_max_calls(2)
+            .half_open_max_calls(probes)
             .clock(clock)
             .build()
             .unwrap();
         let _ = cb.call(|| Err::<(), ()>(()));
         mock.increment(crate::DEFAULT_OPEN_DURATION);
+        cb
+    }
+
+    /// A seed-style admission whose half-open period ended before it
+    /// recorded its slot (its thread stalled between the slot's CAS and
+    /// the seed word) leaves a later period's owed slots alone.
+    #[test]
+    fn a_late_seed_admission_leaves_a_later_period_alone() {
+        let cb = tripped_and_due(2);
         assert!(cb.allow_request(), "a seed probe of this period");
         let gen = cb.load().gen;
         assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 1));
@@ -1290,15 +1297,7 @@ mod tests {
             (1 << 21) + 1,
             mask,
         ] {
-            let (clock, mock) = quanta::Clock::mock();
-            let cb = CircuitBreaker::builder("seed")
-                .consecutive_failure_threshold(1)
-                .half_open_max_calls(1)
-                .clock(clock)
-                .build()
-                .unwrap();
-            let _ = cb.call(|| Err::<(), ()>(()));
-            mock.increment(crate::DEFAULT_OPEN_DURATION);
+            let cb = tripped_and_due(1);
             // The period the next request opens, and a seed word left `age`
             // generations away from it, with counts owed.
             let gen = cb.load().gen + 1;
