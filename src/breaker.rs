@@ -7,26 +7,51 @@
 //!
 //! * `word` (the packed [`Word`]) is written only by CAS. Transitions use
 //!   `AcqRel` so the winner sees everything before the state it replaced and
-//!   publishes its own writes (the new era) to whoever loads the new state
-//!   with `Acquire`. Probe-count CASes in HALF_OPEN use the same orderings.
-//! * `stamp` ([`Stamp`]: when the current state began) is written after the
-//!   transition by the winner, or by the first reader that finds it still
-//!   tagged with another generation (helping: no thread waits for another).
-//!   It keeps only 6 bits of generation. A writer loads the stamp
-//!   (`Acquire`), then the word, and writes only if the word is still at its
-//!   generation; its CAS expects the stamp it loaded before that check, so a
-//!   stalled thread cannot write an old generation over a newer state's
-//!   stamp. A request is refused on a stamp only after the same reload shows
-//!   the word unchanged, so a 6-bit match is exact there. Stamps are written
-//!   by `AcqRel` CAS. See `stamp_for` and `is_current`.
-//! * The *era* counts closings; it labels window buckets and the
-//!   consecutive-failure word so that closing clears both (R6). CLOSED and
-//!   OPEN words carry it; while HALF_OPEN it lives in `era`, which every
-//!   contender for OPEN → HALF_OPEN publishes (a forward-only CAS, `AcqRel`)
-//!   *before* its transition CAS, so a thread that loads a HALF_OPEN word
-//!   with `Acquire` and then `era` sees that half-open period's era. The
-//!   thread that closes the breaker sweeps the window and the consecutive
-//!   word into the new era, so no stale label survives to alias a later one.
+//!   publishes its own writes to whoever loads the new state with
+//!   `Acquire`. Probe-count CASes in HALF_OPEN use the same orderings.
+//! * Three side words complete the word; each is *published before* the
+//!   transition CAS that needs it, by every contender for that transition
+//!   (all of which come from one word, so they publish one value), with a
+//!   forward-only CAS (`AcqRel`): a stalled contender's older value never
+//!   replaces a newer one. A thread that loads the word with `Acquire` and
+//!   then the side word sees at least the value published for the word's
+//!   state; a larger value means the word it holds is already stale.
+//!   - `era`: the era (closings so far) while OPEN or HALF_OPEN, published
+//!     by the trip from CLOSED, whose word carries it.
+//!   - `period`: the whole generation of the latest half-open period,
+//!     published by OPEN → HALF_OPEN. A HALF_OPEN word keeps 22 bits of its
+//!     generation; `period` is that state's generation when its low bits
+//!     match. A probe's ticket is it, so a probe of an earlier period never
+//!     passes for one of this period, however many transitions ago it was
+//!     admitted (R9): its verdict and its release check the word's 22 bits
+//!     and `period` whole, then CAS the word.
+//!   - `closed_gen`: the generation of the latest CLOSED state, published by
+//!     HALF_OPEN → CLOSED (a CLOSED word carries its era, which is unique to
+//!     its CLOSED period, instead).
+//! * `stamp` ([`Stamp`]: when the current state began, 6 bits of its
+//!   generation and 57 of its time) is written after the transition by the
+//!   winner, or by the first reader that finds it still tagged with another
+//!   generation (helping: no thread waits for another). A writer loads the
+//!   stamp (`Acquire`), then the word, and writes only if the word is still
+//!   in that state; its CAS expects the stamp it loaded before that check,
+//!   so a stalled thread cannot write an old generation over a newer
+//!   state's stamp. A request is refused on a stamp only after the same
+//!   reload shows the word unchanged, so a 6-bit match is exact there
+//!   (stamps lag the word by at most the three transitions of one cycle:
+//!   every OPEN state is stamped before it can end). Stamps are written by
+//!   `AcqRel` CAS. See `stamp_for` and `is_current`.
+//! * `since` holds the stamp's whole 64-bit time, so that a state's age is
+//!   right after any idle time (ages come from it; the stamp's 57 bits only
+//!   tag it). The stamp's writer CASes it to its time right after the
+//!   stamp, expecting the value it loaded before its currency check (a
+//!   writer stalled since then fails rather than overwrite a newer state's
+//!   time), and retries while the stamp is still its own. A reader whose
+//!   `since` does not match the stamp's low bits (its writer is between
+//!   the two CASes) takes the time nearest `now` with those bits and helps
+//!   write it: that is the writer's own time unless the writer has been
+//!   stopped between two adjacent CASes for 2^56 ns. The OPEN fast path
+//!   refuses only while both the stamp's span and `now - since` are below
+//!   `open_duration`, so an age of 2^57 ns or more never reads as young.
 //! * `consecutive` (`count (48) | era_low (16)`) is changed by CAS; a success
 //!   writes it only when its count is non-zero (the word above `0xFFFF`), so
 //!   healthy traffic only reads it.
@@ -36,31 +61,29 @@
 //!   written by `AcqRel` CAS by every failure that checks R2, after its
 //!   window record, so a failure that sums the window sees every earlier
 //!   failure's record; see [`crate::budget`] for its protocol and orderings.
-//! * `seed` (`generation (22) | count (42)`) counts the probe slots that
-//!   seed-style [`allow_request`](CircuitBreaker::allow_request)s took in
-//!   one HALF_OPEN generation, so that a seed-style verdict in HALF_OPEN
-//!   counts as a probe's only if a seed-style admission of that period is
+//! * `seed` (`generation (44) | count (20)`) counts the probe slots that
+//!   unticketed [`allow_request`](CircuitBreaker::allow_request)s took in
+//!   one half-open period, so that an unticketed verdict in HALF_OPEN
+//!   counts as a probe's only if an unticketed admission of that period is
 //!   still owed one; any other (a call admitted while CLOSED, say) is
-//!   stale (R9) and must not free a slot a permit holds (R5). An admission
-//!   adds one after its slot CAS (`AcqRel` CAS; when the word holds
-//!   another generation, it resets the count to its own if the state word
-//!   is still at its generation, and otherwise records nothing); a
-//!   verdict takes one (`AcqRel` CAS) before its probe CAS, which then
-//!   re-checks the generation as a permit's verdict does. The admission
-//!   happens-before its own verdict (program order, or whatever
-//!   synchronisation hands the verdict to another thread), so a verdict
-//!   always finds its own admission's count; the word only matches
-//!   counts to generations, and every decision it feeds is re-validated by
-//!   the CAS on `word`. Counts owed to a period that ended stay in the word
-//!   until the next period's first seed-style admission resets it; if the
-//!   22-bit generation wraps back to that period's value first (2^22
-//!   transitions with no seed-style admission in a half-open period), a
-//!   stale seed-style verdict can spend one of them there.
+//!   stale (R9) and must not free a slot a permit holds (R5). The thread
+//!   that enters HALF_OPEN resets it to its period (if the word is still
+//!   there), and so does an admission that finds another period's count;
+//!   an admission adds one after its slot CAS (`AcqRel` CAS); a verdict
+//!   takes one (`AcqRel` CAS) before its probe CAS, which then re-checks
+//!   the period as a permit's verdict does. The admission happens-before
+//!   its own verdict (program order, or whatever synchronisation hands the
+//!   verdict to another thread), so a verdict always finds its own
+//!   admission's count; the word only matches counts to periods, and every
+//!   decision it feeds is re-validated by the CAS on `word`. Counts owed
+//!   to a period that ended are cleared when the next one begins, so an old
+//!   count could meet a current period only if 2^44 transitions passed with
+//!   every half-open entry's reset lost to a stalled thread.
 //!
-//! A verdict is *current* if the state word still carries the generation its
-//! permit was admitted in when the verdict is applied; only current verdicts
-//! touch the window, the consecutive count or the state (R9). Every verdict
-//! reaches the totals (R11).
+//! A verdict is *current* if the state word is still in the state its
+//! permit was admitted in when the verdict is applied; only current
+//! verdicts touch the window, the consecutive count or the state (R9).
+//! Every verdict reaches the totals (R11).
 
 use std::sync::Arc as StdArc;
 use std::time::Duration;
@@ -75,7 +98,7 @@ use crate::events::{emit, Reason, StateChange};
 use crate::permit::Permit;
 use crate::policy;
 use crate::snapshot::Snapshot;
-use crate::state::{Stamp, State, Word, ERA_MASK};
+use crate::state::{short_gen, Stamp, State, Word};
 use crate::sync::{AtomicU64, Ordering};
 use crate::window::{Outcome, Window};
 
@@ -118,20 +141,49 @@ struct Core {
     word: AtomicU64,
     /// The packed [`Stamp`] of the current state.
     stamp: AtomicU64,
-    /// The era while HALF_OPEN (see `# Orderings`).
+    /// The whole time of `stamp` (see `# Orderings`).
+    since: AtomicU64,
+    /// The era while OPEN or HALF_OPEN (see `# Orderings`).
     era: AtomicU64,
-    /// Seed-style probe slots of one HALF_OPEN generation (see
-    /// `# Orderings`).
+    /// The generation of the latest half-open period.
+    period: AtomicU64,
+    /// The generation of the latest CLOSED state.
+    closed_gen: AtomicU64,
+    /// Unticketed probe slots of one half-open period (see `# Orderings`).
     seed: AtomicU64,
 }
 
-/// The `seed` word: the generation above, the count below.
-const SEED_GEN_SHIFT: u32 = 42;
+/// The `seed` word: the period's generation above (44 low bits), the count
+/// below (at most `half_open_max_calls`, 20 bits).
+const SEED_GEN_SHIFT: u32 = 20;
 const SEED_COUNT_MASK: u64 = (1 << SEED_GEN_SHIFT) - 1;
 
 #[inline]
-fn seed_word(gen: u32, count: u64) -> u64 {
-    (u64::from(gen) << SEED_GEN_SHIFT) | count
+fn seed_word(gen: u64, count: u64) -> u64 {
+    (gen << SEED_GEN_SHIFT) | count
+}
+
+/// The seed word's label for period `gen`.
+#[inline]
+fn seed_gen(word: u64) -> u64 {
+    word >> SEED_GEN_SHIFT
+}
+
+/// `gen` as the seed word keeps it.
+#[inline]
+fn seed_label(gen: u64) -> u64 {
+    seed_gen(seed_word(gen, 0))
+}
+
+/// Advances `cell` to `value` unless it already holds `value` or more.
+fn publish_forward(cell: &AtomicU64, value: u64) {
+    let mut cur = cell.load(Ordering::Acquire);
+    while value > cur {
+        match cell.compare_exchange_weak(cur, value, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(actual) => cur = actual,
+        }
+    }
 }
 
 /// A lock-free circuit breaker. Share it by reference or in an `Arc`.
@@ -174,9 +226,16 @@ pub struct CircuitBreaker {
 
 impl std::fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The word with its whole generation (a HALF_OPEN word keeps 22
+        // bits of it, a CLOSED word none).
+        let w = self.load();
+        let word = Word {
+            gen: self.gen_of(w).unwrap_or(w.gen),
+            ..w
+        };
         f.debug_struct("CircuitBreaker")
             .field("name", &self.name)
-            .field("word", &self.load())
+            .field("word", &word)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -215,7 +274,10 @@ impl CircuitBreaker {
             core: CachePadded::new(Core {
                 word: AtomicU64::new(Word::INITIAL.pack()),
                 stamp: AtomicU64::new(Stamp::new(0, born).pack()),
+                since: AtomicU64::new(born),
                 era: AtomicU64::new(0),
+                period: AtomicU64::new(0),
+                closed_gen: AtomicU64::new(0),
                 seed: AtomicU64::new(0),
             }),
             failures: CachePadded::new(FailureWords {
@@ -312,16 +374,20 @@ impl CircuitBreaker {
     ///
     /// The stamp's generation and its elapsed time are checked in one
     /// subtraction ([`Stamp::span`]): a span below `open_span` (at most
-    /// [`STAMP_SPAN_LIMIT`](crate::state::STAMP_SPAN_LIMIT)) is a stamp of this word's 6 generation bits,
-    /// `span` nanoseconds old, exactly what `stamp_for` and `elapsed` would
-    /// have found.
+    /// 2^55 ns) is a stamp of this word's 6 generation bits, `span`
+    /// nanoseconds old modulo 2^57, exactly what `stamp_for` and `elapsed`
+    /// would have found unless the state is 2^57 ns old or more; `now -
+    /// since` below `open_span` too rules that out (and equals `span`
+    /// whenever `since` is the stamp's, as it is but for a few instructions
+    /// after a transition).
     #[inline(always)]
     fn reject_if_still_open(&self, bits: u64) -> Option<Refusal> {
         let now = self.clock.now();
         let span = Stamp::span(self.core.stamp.load(Ordering::Acquire), bits, now);
+        let age = now.wrapping_sub(self.core.since.load(Ordering::Acquire));
         // The reload makes the 6-bit match exact (see `is_current`); in OPEN
         // the word changes only by a transition.
-        if span >= self.config.open_span || self.core.word.load(Ordering::Acquire) != bits {
+        if (span | age) >= self.config.open_span || self.core.word.load(Ordering::Acquire) != bits {
             return None;
         }
         self.count_rejection();
@@ -351,13 +417,9 @@ impl CircuitBreaker {
                         return Err(Refusal::open(left));
                     }
                     // R4: this request moves the breaker and is its first probe.
-                    let to = Word {
-                        inflight: 1,
-                        ..w.enter(State::HalfOpen, 0)
-                    };
-                    self.publish_era(w.era);
-                    if self.transition(w, to, Reason::OpenDurationElapsed) {
-                        return Ok(Permit::new(self, u64::from(to.gen), true));
+                    let gen = w.gen + 1;
+                    if self.enter_half_open(w, 1) {
+                        return Ok(Permit::new(self, gen, true));
                     }
                     w = self.load();
                 }
@@ -370,17 +432,36 @@ impl CircuitBreaker {
                         self.count_rejection();
                         return Err(Refusal::half_open(self.config.half_open_max_calls));
                     }
+                    // The period's whole generation, loaded before the slot
+                    // CAS: the permit's ticket.
+                    let Some(gen) = self.gen_of(w) else {
+                        w = self.load();
+                        continue;
+                    };
                     let to = Word {
                         inflight: w.inflight + 1,
                         ..w
                     };
                     match self.cas(w, to) {
-                        Ok(()) => return Ok(Permit::new(self, u64::from(w.gen), true)),
+                        Ok(()) => return Ok(Permit::new(self, gen, true)),
                         Err(actual) => w = actual,
                     }
                 }
             }
         }
+    }
+
+    /// R4: OPEN `w` → HALF_OPEN with `inflight` probes admitted (1 for a
+    /// request, 0 for `state()`). `true` if this thread made it.
+    fn enter_half_open(&self, w: Word, inflight: u32) -> bool {
+        let gen = w.gen + 1;
+        publish_forward(&self.core.period, gen);
+        self.transition(
+            w,
+            Word::half_open(gen, inflight),
+            gen,
+            Reason::OpenDurationElapsed,
+        )
     }
 
     #[inline(always)]
@@ -437,35 +518,57 @@ impl CircuitBreaker {
     }
 
     fn unpaired_verdict(&self, outcome: Outcome) {
-        let w = self.load();
-        match w.state {
-            State::Closed => self.closed_verdict(w.pack(), outcome),
-            State::HalfOpen if self.seed_released(w.gen) => self.probe_verdict(w.gen, outcome),
-            State::HalfOpen | State::Open => self.window.count_total(outcome),
+        loop {
+            let w = self.load();
+            match w.state {
+                State::Closed => return self.closed_verdict(w.pack(), outcome),
+                State::Open => return self.window.count_total(outcome),
+                State::HalfOpen => {
+                    let Some(gen) = self.gen_of(w) else {
+                        continue; // `w` went stale under us
+                    };
+                    if self.seed_released(gen) {
+                        return self.probe_verdict(gen, outcome);
+                    }
+                    return self.window.count_total(outcome);
+                }
+            }
         }
     }
 
-    /// A seed-style admission took a probe slot of HALF_OPEN generation
-    /// `gen`: one more seed-style verdict of `gen` is owed a slot.
+    /// The half-open period of generation `gen` is the current state.
+    fn in_period(&self, gen: u64) -> bool {
+        let w = self.load();
+        w.state == State::HalfOpen && w.gen == short_gen(gen) && self.gen_of(w) == Some(gen)
+    }
+
+    /// An unticketed admission took a probe slot of the half-open period
+    /// of generation `gen`: one more unticketed verdict of it is owed a
+    /// slot.
     #[cold]
-    fn seed_admitted(&self, gen: u32) {
+    fn seed_admitted(&self, gen: u64) {
+        self.seed_update(gen, 1);
+    }
+
+    /// The seed word counts `add` more for period `gen`, or starts counting
+    /// for it (at `add`) if it held another period's count and `gen` is the
+    /// current state. A period that is over records nothing: its slots went
+    /// with it.
+    fn seed_update(&self, gen: u64, add: u64) {
         let seed = &self.core.seed;
         let mut cur = seed.load(Ordering::Acquire);
         loop {
-            let held = (cur >> SEED_GEN_SHIFT) as u32;
-            let next = if held == gen {
-                seed_word(gen, (cur & SEED_COUNT_MASK) + 1)
-            } else if self.load().gen != gen {
-                // The admission's half-open period is over (its thread
-                // stalled after taking the slot): the slot went with it.
+            let next = if seed_gen(cur) == seed_label(gen) {
+                if add == 0 {
+                    return;
+                }
+                seed_word(gen, (cur & SEED_COUNT_MASK) + add)
+            } else if !self.in_period(gen) {
                 // Asked of the state word, not of the seed word's
-                // generation, which no serial order can judge: it may be
-                // any number of transitions old.
+                // generation, which may be any number of periods old.
                 return;
             } else {
-                // The first seed-style admission of this period: whatever
-                // the word counted belongs to an earlier one.
-                seed_word(gen, 1)
+                seed_word(gen, add)
             };
             match seed.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return,
@@ -474,13 +577,13 @@ impl CircuitBreaker {
         }
     }
 
-    /// Takes one owed seed-style slot of HALF_OPEN generation `gen`;
-    /// `false` if none is owed (the verdict is stale).
-    fn seed_released(&self, gen: u32) -> bool {
+    /// Takes one owed unticketed slot of the half-open period of generation
+    /// `gen`; `false` if none is owed (the verdict is stale).
+    fn seed_released(&self, gen: u64) -> bool {
         let seed = &self.core.seed;
         let mut cur = seed.load(Ordering::Acquire);
         loop {
-            if (cur >> SEED_GEN_SHIFT) as u32 != gen || cur & SEED_COUNT_MASK == 0 {
+            if seed_gen(cur) != seed_label(gen) || cur & SEED_COUNT_MASK == 0 {
                 return false;
             }
             match seed.compare_exchange_weak(cur, cur - 1, Ordering::AcqRel, Ordering::Acquire) {
@@ -496,7 +599,7 @@ impl CircuitBreaker {
     #[inline(always)]
     pub(crate) fn verdict(&self, ticket: u64, probe: bool, outcome: Outcome) {
         if probe {
-            self.probe_verdict(ticket as u32, outcome);
+            self.probe_verdict(ticket, outcome);
         } else {
             self.closed_verdict(ticket, outcome);
         }
@@ -615,7 +718,13 @@ impl CircuitBreaker {
         };
         // One CAS from exactly the CLOSED generation the failure belongs
         // to: a racing failure or a stale one cannot trip twice (R10).
-        let _ = self.transition(w, w.enter(State::Open, w.era), trip.into());
+        // The OPEN word carries its generation, not the era: publish the
+        // era first (see `# Orderings`). `closed_gen` is this CLOSED
+        // state's generation unless the state is over, and then the CAS
+        // fails.
+        publish_forward(&self.core.era, w.era);
+        let gen = self.core.closed_gen.load(Ordering::Acquire) + 1;
+        let _ = self.transition(w, Word::open(gen), gen, trip.into());
     }
 
     /// R9 for a success admitted under the CLOSED word `admitted`: its era
@@ -732,37 +841,40 @@ impl CircuitBreaker {
         }
     }
 
-    /// A verdict on a probe admitted in HALF_OPEN generation `gen`.
-    fn probe_verdict(&self, gen: u32, outcome: Outcome) {
+    /// A verdict on a probe admitted in the half-open period of generation
+    /// `gen`.
+    fn probe_verdict(&self, gen: u64, outcome: Outcome) {
         let max = self.config.half_open_max_calls;
         let mut w = self.load();
         loop {
-            if w.state != State::HalfOpen || w.gen != gen || w.inflight == 0 {
+            if !self.is_probe_of(w, gen) {
                 self.window.count_total(outcome);
                 return;
             }
-            let era = self.era_of(w);
+            let era = self.core.era.load(Ordering::Acquire);
             let ticks = self.clock.ticks();
-            let (to, reason) = match outcome {
-                Outcome::Failure => (w.enter(State::Open, era), Some(Reason::ProbeFailed)),
-                Outcome::Success if policy::probes_close(w.successes + 1, max) => (
-                    w.enter(State::Closed, era + 1),
-                    Some(Reason::ProbesSucceeded {
+            let won = match outcome {
+                Outcome::Failure => {
+                    self.transition(w, Word::open(gen + 1), gen + 1, Reason::ProbeFailed)
+                }
+                Outcome::Success if policy::probes_close(w.successes + 1, max) => self.close(
+                    w,
+                    gen,
+                    era,
+                    Reason::ProbesSucceeded {
                         successes: w.successes + 1,
-                    }),
-                ),
-                Outcome::Success => (
-                    Word {
-                        inflight: w.inflight - 1,
-                        successes: w.successes + 1,
-                        ..w
                     },
-                    None,
                 ),
-            };
-            let won = match reason {
-                Some(reason) => self.transition(w, to, reason),
-                None => self.cas(w, to).is_ok(),
+                Outcome::Success => self
+                    .cas(
+                        w,
+                        Word {
+                            inflight: w.inflight - 1,
+                            successes: w.successes + 1,
+                            ..w
+                        },
+                    )
+                    .is_ok(),
             };
             if won {
                 match outcome {
@@ -782,15 +894,32 @@ impl CircuitBreaker {
         }
     }
 
+    /// `w` is the half-open period of generation `gen` with a probe out:
+    /// its 22 bits match, and so does `period` whole (a probe of a period
+    /// 2^22 transitions earlier matches the bits alone).
+    #[inline]
+    fn is_probe_of(&self, w: Word, gen: u64) -> bool {
+        w.state == State::HalfOpen
+            && w.gen == short_gen(gen)
+            && w.inflight > 0
+            && self.core.period.load(Ordering::Acquire) == gen
+    }
+
+    /// HALF_OPEN `w`, of generation `gen`, → CLOSED in era `era + 1`
+    /// (R6, R8), publishing the new state's generation first.
+    fn close(&self, w: Word, gen: u64, era: u64, reason: Reason) -> bool {
+        publish_forward(&self.core.closed_gen, gen + 1);
+        self.transition(w, Word::closed(era + 1), gen + 1, reason)
+    }
+
     /// A permit dropped without a verdict: frees its probe slot (if still
     /// current). Counts neither way.
     pub(crate) fn release(&self, ticket: u64, probe: bool) {
         if !probe {
             return;
         }
-        let gen = ticket as u32;
         let mut w = self.load();
-        while w.state == State::HalfOpen && w.gen == gen && w.inflight > 0 {
+        while self.is_probe_of(w, ticket) {
             let to = Word {
                 inflight: w.inflight - 1,
                 ..w
@@ -818,22 +947,55 @@ impl CircuitBreaker {
             .map_err(Word::unpack)
     }
 
-    /// Makes `from → to` with one CAS. The winner alone stamps the new state,
-    /// moves the era, logs and calls the listener (R10).
-    fn transition(&self, from: Word, to: Word, reason: Reason) -> bool {
+    /// The whole generation of state `w`, or `None` if `w` is a HALF_OPEN
+    /// word that is already stale (`period` has moved on). For a CLOSED `w`
+    /// this is `closed_gen`, which callers validate with the word (a CAS, or
+    /// [`is_current`](Self::is_current) after it).
+    #[inline]
+    fn gen_of(&self, w: Word) -> Option<u64> {
+        match w.state {
+            State::Open => Some(w.gen),
+            State::HalfOpen => {
+                let gen = self.core.period.load(Ordering::Acquire);
+                (short_gen(gen) == w.gen).then_some(gen)
+            }
+            State::Closed => Some(self.core.closed_gen.load(Ordering::Acquire)),
+        }
+    }
+
+    /// The generation of the current state.
+    #[cfg(any(test, fusebox_loom))]
+    pub(crate) fn generation(&self) -> u64 {
+        loop {
+            let w = self.load();
+            if let Some(gen) = self.gen_of(w) {
+                if self.is_current(w) {
+                    return gen;
+                }
+            }
+        }
+    }
+
+    /// Makes `from → to` with one CAS, `to` being generation `gen`. The
+    /// winner alone stamps the new state, sweeps the window into a new era,
+    /// logs and calls the listener (R10).
+    fn transition(&self, from: Word, to: Word, gen: u64, reason: Reason) -> bool {
         if self.cas(from, to).is_err() {
             return false;
         }
-        let _ = self.stamp_for(to);
-        if to.state == State::Closed {
-            self.sweep(to.era);
+        let _ = self.stamp_for(to, gen);
+        match to.state {
+            State::Closed => self.sweep(to.era),
+            // Counts owed to an earlier period go with it.
+            State::HalfOpen => self.seed_update(gen, 0),
+            State::Open => {}
         }
         let change = StateChange {
             name: &self.name,
             from: from.state,
             to: to.state,
             reason,
-            generation: to.gen,
+            generation: gen,
         };
         emit(&change, self.config.listener.as_ref());
         true
@@ -842,106 +1004,150 @@ impl CircuitBreaker {
     /// Time spent in `w`'s state at `now`; `None` if `w` is stale (the state
     /// word has moved on since it was loaded: reload and retry).
     fn elapsed(&self, w: Word, now: u64) -> Option<u64> {
-        let stamp = self.stamp_for(w)?;
-        Some(stamp.elapsed(now))
+        let gen = self.gen_of(w)?;
+        let stamp = self.stamp_for(w, gen)?;
+        Some(now.saturating_sub(self.since_of(stamp, now)))
     }
 
-    /// The stamp of `w`'s state, or `None` if `w` is stale.
+    /// The whole time of `stamp`, the current state's: `since`, or while
+    /// the stamp's writer has not written that yet, the time nearest `now`
+    /// with the stamp's low bits, which this thread then helps write.
+    #[inline]
+    fn since_of(&self, stamp: Stamp, now: u64) -> u64 {
+        let since = self.core.since.load(Ordering::Acquire);
+        if stamp.matches(since) {
+            return since;
+        }
+        self.help_since(stamp, since, now)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn help_since(&self, stamp: Stamp, since: u64, now: u64) -> u64 {
+        let at = stamp.whole_time(now);
+        // Expects the value that did not match: a newer state's writer has
+        // changed it, and then this fails.
+        let _ = self
+            .core
+            .since
+            .compare_exchange(since, at, Ordering::AcqRel, Ordering::Relaxed);
+        at
+    }
+
+    /// The stamp of `w`'s state (generation `gen`), or `None` if `w` is
+    /// stale.
     ///
     /// The stamp carries only 6 bits of generation. A stamp whose bits match
-    /// `w.gen` is returned as is: it is `w`'s unless `w` is stale by a
+    /// `gen` is returned as is: it is `w`'s unless `w` is stale by a
     /// multiple of 64 generations, and every caller either acts on it by a
     /// CAS from `w` (which fails if `w` is stale) or, before refusing a
     /// request on it, checks with [`is_current`](Self::is_current) that the
-    /// word is still at `w.gen`.
+    /// word is still in `w`'s state.
     ///
     /// If the bits do not match, either `w` is stale or its state has not
     /// been stamped yet (the winner has not got there). The word is loaded
     /// again: if it has moved on, `None`; if not, this thread writes
-    /// `(w.gen, now)`, with `now` read *after* that load, so a stamp is never
+    /// `(gen, now)`, with `now` read *after* that load, so a stamp is never
     /// earlier than the transition it stamps and a state can end late by a
     /// clock read, never early (by the breaker's clock: `Recent` time itself
-    /// lags real time by up to one upkeep interval). The CAS expects the stamp loaded before the
-    /// reload, so a thread stalled here while the breaker moves on fails its
-    /// CAS instead of writing an old generation over a newer stamp. (The
-    /// protocol this replaces wrote whenever a 6-bit "is it older" test said
-    /// so; that test aliases after 32 transitions, a stalled thread wrote its
-    /// old generation over the current stamp, and every later reader took
-    /// its fresh word for a stale one and spun. Loom model
-    /// `stamp::stalled_query_vs_three_transitions`.)
+    /// lags real time by up to one upkeep interval). The CAS expects the
+    /// stamp loaded before the reload, so a thread stalled here while the
+    /// breaker moves on fails its CAS instead of writing an old generation
+    /// over a newer stamp. (The protocol this replaces wrote whenever a 6-bit
+    /// "is it older" test said so; that test aliases after 32 transitions, a
+    /// stalled thread wrote its old generation over the current stamp, and
+    /// every later reader took its fresh word for a stale one and spun. Loom
+    /// model `stamp::stalled_query_vs_three_transitions`.) The winner then
+    /// writes the whole time to `since` (see `# Orderings`).
     #[inline]
-    fn stamp_for(&self, w: Word) -> Option<Stamp> {
+    fn stamp_for(&self, w: Word, gen: u64) -> Option<Stamp> {
         let cur = Stamp::unpack(self.core.stamp.load(Ordering::Acquire));
-        if cur.belongs_to(w.gen) {
+        if cur.belongs_to(gen) {
             return Some(cur);
         }
-        self.stamp_slow(w, cur)
+        self.stamp_slow(w, gen, cur)
     }
 
-    /// `stamp_for` when the stamp's bits do not match `w.gen`: check that
+    /// `stamp_for` when the stamp's bits do not match `gen`: check that
     /// `w` is current, then write, helping (see `stamp_for`).
     #[cold]
     #[inline(never)]
-    fn stamp_slow(&self, w: Word, mut cur: Stamp) -> Option<Stamp> {
+    fn stamp_slow(&self, w: Word, gen: u64, mut cur: Stamp) -> Option<Stamp> {
         let stamp = &self.core.stamp;
         loop {
-            if cur.belongs_to(w.gen) {
+            if cur.belongs_to(gen) {
                 return Some(cur);
             }
+            let since = self.core.since.load(Ordering::Acquire);
             if !self.is_current(w) {
                 return None;
             }
-            let next = Stamp::new(w.gen, self.clock.now());
+            let at = self.clock.now();
+            let next = Stamp::new(gen, at);
             match stamp.compare_exchange(
                 cur.pack(),
                 next.pack(),
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Some(next),
+                Ok(_) => {
+                    self.write_since(next, since, at);
+                    return Some(next);
+                }
                 Err(actual) => cur = Stamp::unpack(actual),
             }
         }
     }
 
-    /// The state word is still at `w.gen`. Called after loading the stamp
-    /// (`Acquire`): a stamp of generation `g` is only written by a thread
-    /// that saw the word at `g`, so this load sees at least the generation
-    /// of any stamp already read, and a 6-bit match plus a word still at
-    /// `w.gen` means the stamp is `w`'s (stamps lag the word by at most the
-    /// three generations of one cycle: every OPEN state is stamped before it
-    /// can end).
-    #[inline]
-    fn is_current(&self, w: Word) -> bool {
-        self.load().gen == w.gen
-    }
-
-    /// The stamp belongs to the current generation (loom models check this
-    /// once every thread has finished).
-    #[cfg(fusebox_loom)]
-    pub(crate) fn stamp_is_current(&self) -> bool {
-        Stamp::unpack(self.core.stamp.load(Ordering::Acquire)).belongs_to(self.load().gen)
-    }
-
-    /// Publishes `era` as the era of the half-open period about to begin.
-    /// Forward-only: a stalled thread cannot move it back.
-    fn publish_era(&self, era: u64) {
-        let cell = &self.core.era;
-        let mut cur = cell.load(Ordering::Acquire);
-        while era_newer(era, cur) {
-            match cell.compare_exchange_weak(cur, era, Ordering::AcqRel, Ordering::Acquire) {
+    /// The stamp `stamp` just written: `since` becomes its whole time `at`.
+    /// The first CAS expects `since` as loaded before this thread's
+    /// currency check, so a thread that stalled after writing its stamp
+    /// cannot overwrite a newer state's time; while the stamp is still its
+    /// own, it retries over whatever else got there.
+    fn write_since(&self, stamp: Stamp, mut since: u64, at: u64) {
+        let cell = &self.core.since;
+        loop {
+            match cell.compare_exchange(since, at, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return,
-                Err(actual) => cur = actual,
+                Err(actual) if actual == at => return,
+                Err(actual) => {
+                    if self.core.stamp.load(Ordering::Acquire) != stamp.pack() {
+                        return;
+                    }
+                    since = actual;
+                }
             }
         }
+    }
+
+    /// The state word is still in `w`'s state (same era, generation or
+    /// short generation). Called after loading the stamp (`Acquire`): a
+    /// stamp of generation `g` is only written by a thread that saw the word
+    /// at `g`, so this load sees at least the generation of any stamp
+    /// already read, and a 6-bit match plus a word still in `w`'s state
+    /// means the stamp is `w`'s (stamps lag the word by at most the three
+    /// generations of one cycle: every OPEN state is stamped before it can
+    /// end).
+    #[inline]
+    fn is_current(&self, w: Word) -> bool {
+        self.load().same_state(w)
+    }
+
+    /// The stamp and its time belong to the current state (loom models
+    /// check this once every thread has finished).
+    #[cfg(fusebox_loom)]
+    pub(crate) fn stamp_is_current(&self) -> bool {
+        let stamp = Stamp::unpack(self.core.stamp.load(Ordering::Acquire));
+        stamp.belongs_to(self.generation())
+            && stamp.matches(self.core.since.load(Ordering::Acquire))
     }
 
     /// The era of state `w`.
     #[inline]
     fn era_of(&self, w: Word) -> u64 {
         match w.state {
-            State::HalfOpen => self.core.era.load(Ordering::Acquire),
-            State::Closed | State::Open => w.era,
+            State::Closed => w.era,
+            State::HalfOpen | State::Open => self.core.era.load(Ordering::Acquire),
         }
     }
 
@@ -975,16 +1181,18 @@ impl CircuitBreaker {
             Some(elapsed) if elapsed < self.config.reset_nanos => return None,
             Some(_) => {}
         }
-        let era = self.era_of(w);
-        let to = if policy::reset_timeout_closes(w.successes) {
-            w.enter(State::Closed, era + 1)
-        } else {
-            w.enter(State::Open, era)
+        let Some(gen) = self.gen_of(w) else {
+            return Some(self.load());
         };
         let reason = Reason::ResetTimeout {
             successes: w.successes,
         };
-        self.transition(w, to, reason);
+        if policy::reset_timeout_closes(w.successes) {
+            let era = self.core.era.load(Ordering::Acquire);
+            self.close(w, gen, era, reason);
+        } else {
+            self.transition(w, Word::open(gen + 1), gen + 1, reason);
+        }
         Some(self.load())
     }
 
@@ -1009,9 +1217,7 @@ impl CircuitBreaker {
                         }
                         Some(_) => {}
                     }
-                    self.publish_era(w.era);
-                    let to = w.enter(State::HalfOpen, 0);
-                    self.transition(w, to, Reason::OpenDurationElapsed);
+                    self.enter_half_open(w, 0);
                     w = self.load();
                 }
                 State::HalfOpen => match self.resolve_reset_timeout(w, now) {
@@ -1066,13 +1272,6 @@ impl CircuitBreaker {
     }
 }
 
-/// Era `a` is later than era `b` (serial-number order on 40 bits).
-#[inline]
-fn era_newer(a: u64, b: u64) -> bool {
-    let d = a.wrapping_sub(b) & ERA_MASK;
-    d != 0 && d < 1 << 39
-}
-
 /// The consecutive word belongs to an era later than `era`.
 #[inline]
 fn consec_newer(word: u64, era: u64) -> bool {
@@ -1085,16 +1284,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn era_order_wraps() {
-        assert!(era_newer(1, 0));
-        assert!(!era_newer(0, 0));
-        assert!(!era_newer(0, 1));
-        assert!(era_newer(0, ERA_MASK));
-    }
-
-    #[test]
     fn consecutive_words_count_under_their_era_label() {
-        for era in [0, 1, 0xFFFF, 0x1_0005, ERA_MASK] {
+        for era in [0, 1, 0xFFFF, 0x1_0005, crate::state::COUNTER_MASK] {
             let zero = consec_tag(era);
             assert_eq!(consec_count(zero), 0);
             assert!(zero <= CONSEC_ERA_MASK, "a zero count is never reset");
@@ -1254,59 +1445,46 @@ mod tests {
         cb
     }
 
-    /// A seed-style admission whose half-open period ended before it
+    /// An unticketed admission whose half-open period ended before it
     /// recorded its slot (its thread stalled between the slot's CAS and
     /// the seed word) leaves a later period's owed slots alone.
     #[test]
-    fn a_late_seed_admission_leaves_a_later_period_alone() {
+    fn a_late_unticketed_admission_leaves_a_later_period_alone() {
         let cb = tripped_and_due(2);
-        assert!(cb.allow_request(), "a seed probe of this period");
-        let gen = cb.load().gen;
+        assert!(cb.allow_request(), "an unticketed probe of this period");
+        let gen = cb.generation();
         assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 1));
         // The stalled admission of a period two transitions back.
-        let mask = crate::state::GEN_MASK;
-        cb.seed_admitted(gen.wrapping_sub(2) & mask);
+        cb.seed_admitted(gen - 2);
         assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 1));
         cb.on_success(); // still owed: a probe success
         let s = cb.snapshot();
         assert_eq!((s.state, s.half_open_calls), (State::HalfOpen, 0));
         assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
-        // Nor does one of any generation but the state word's.
-        for other in [gen.wrapping_sub(1), gen + 1, gen + 2, gen + (1 << 21)] {
-            cb.seed_admitted(other & mask);
+        // Nor does one of any generation but the current period's, those
+        // that share its 22 bits included.
+        for other in [gen - 1, gen + 1, gen + 2, gen + (1 << 22)] {
+            cb.seed_admitted(other);
             assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
         }
     }
 
-    /// The seed word keeps the generation of the last period a seed-style
-    /// admission was made in, which may be any number of transitions old
-    /// (a breaker used through permits for a long time). The first seed
-    /// admission of a new period still counts, whatever that generation
-    /// is: half the 22-bit generations "after" the current one in serial
-    /// order once counted as a later period, and the admission recorded
-    /// nothing, so its own verdict leaked its slot.
+    /// The seed word may hold a period of any age, with counts still owed
+    /// (a breaker used through permits for a long time, or a reset lost to
+    /// a stalled thread). Entering a new half-open period clears them, and
+    /// its first unticketed admission counts.
     #[test]
     fn a_seed_word_of_any_age_yields_to_a_new_period() {
-        let mask = crate::state::GEN_MASK;
-        for age in [
-            1u32,
-            2,
-            1 << 20,
-            (1 << 21) - 1,
-            1 << 21,
-            (1 << 21) + 1,
-            mask,
-        ] {
+        for age in [1u64, 2, 1 << 20, (1 << 22) - 1, 1 << 22, (1 << 44) - 1] {
             let cb = tripped_and_due(1);
             // The period the next request opens, and a seed word left `age`
             // generations away from it, with counts owed.
-            let gen = cb.load().gen + 1;
-            cb.core.seed.store(
-                seed_word(gen.wrapping_sub(age) & mask, 5),
-                Ordering::Relaxed,
-            );
-            assert!(cb.allow_request(), "the R4 request, seed-style");
-            assert_eq!(cb.load().gen, gen);
+            let gen = cb.generation() + 1;
+            cb.core
+                .seed
+                .store(seed_word(gen.wrapping_sub(age), 5), Ordering::Relaxed);
+            assert!(cb.allow_request(), "the R4 request, unticketed");
+            assert_eq!(cb.generation(), gen);
             assert_eq!(
                 cb.core.seed.load(Ordering::Relaxed),
                 seed_word(gen, 1),
@@ -1319,6 +1497,46 @@ mod tests {
                 "age {age}: the probe's success closes"
             );
         }
+    }
+
+    /// Entering HALF_OPEN resets the seed word to the new period, so a
+    /// count owed to an ended period never outlives it.
+    #[test]
+    fn entering_half_open_clears_an_ended_periods_counts() {
+        let cb = tripped_and_due(1);
+        cb.core.seed.store(seed_word(7, 3), Ordering::Relaxed);
+        assert_eq!(cb.state(), State::HalfOpen);
+        let gen = cb.generation();
+        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
+        cb.on_failure(); // owed nothing: totals only
+        assert_eq!(cb.state(), State::HalfOpen);
+    }
+
+    /// `since` written by a stamp's writer that stalled across a newer
+    /// state's stamp is refused, and a reader that meets a `since` not yet
+    /// written for its stamp finds the writer's time and writes it.
+    #[test]
+    fn since_follows_its_stamp() {
+        let (clock, mock) = quanta::Clock::mock();
+        let cb = CircuitBreaker::builder("since")
+            .consecutive_failure_threshold(1)
+            .clock(clock)
+            .build()
+            .unwrap();
+        mock.increment(Duration::from_secs(10));
+        let _ = cb.call(|| Err::<(), ()>(()));
+        let w = cb.load();
+        let stamp = Stamp::unpack(cb.core.stamp.load(Ordering::Relaxed));
+        let at = cb.core.since.load(Ordering::Relaxed);
+        assert!(stamp.matches(at));
+        // A stalled writer of an older state, expecting an older value.
+        cb.write_since(Stamp::new(0, 1), at - 1, 1);
+        assert_eq!(cb.core.since.load(Ordering::Relaxed), at);
+        // A `since` the writer has not written yet.
+        cb.core.since.store(at - 5, Ordering::Relaxed);
+        mock.increment(Duration::from_secs(2));
+        assert_eq!(cb.elapsed(w, cb.clock.now()), Some(2_000_000_000));
+        assert_eq!(cb.core.since.load(Ordering::Relaxed), at);
     }
 
     #[test]

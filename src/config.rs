@@ -9,7 +9,7 @@ use crate::breaker::CircuitBreaker;
 use crate::clock::{duration_nanos, ClockMode};
 use crate::error::MAX_OPEN_NANOS;
 use crate::events::{Listener, StateChange};
-use crate::state::{MAX_PROBES, MAX_TIMED_NANOS};
+use crate::state::{FAST_SPAN_LIMIT, MAX_PROBES};
 
 /// Default `error_threshold_percentage`.
 pub const DEFAULT_ERROR_THRESHOLD_PERCENTAGE: f64 = 50.0;
@@ -131,9 +131,8 @@ impl Builder {
     }
 
     /// How long the breaker stays OPEN before it lets probes through (R4).
-    /// Valid: `> 0`. Default 300 s. Durations above 2^55 ns (about 417
-    /// days) act as 417 days: state times are kept on 57 bits of
-    /// nanoseconds, and a longer duration would never fall due.
+    /// Valid: `> 0`. Default 300 s. It is timed exactly however long the
+    /// breaker sits idle (durations past 584 years act as 584 years).
     pub fn open_duration(mut self, duration: Duration) -> Self {
         self.open_duration = duration;
         self
@@ -147,9 +146,8 @@ impl Builder {
     }
 
     /// How long HALF_OPEN may last before the next request resolves it (R8).
-    /// Valid: `> 0`. Default 60 s. Durations above 2^55 ns (about 417
-    /// days) act as 417 days, so that R8 always fires (see
-    /// [`open_duration`](Self::open_duration)).
+    /// Valid: `> 0`. Default 60 s. Timed as
+    /// [`open_duration`](Self::open_duration) is.
     pub fn reset_timeout(mut self, duration: Duration) -> Self {
         self.reset_timeout = duration;
         self
@@ -300,13 +298,11 @@ impl Builder {
             error_threshold_percentage: p,
             consecutive_failure_threshold: self.consecutive_failure_threshold,
             open_duration: self.open_duration,
-            open_nanos: duration_nanos(self.open_duration)
-                .min(MAX_TIMED_NANOS)
-                .min(MAX_OPEN_NANOS),
-            open_span: duration_nanos(self.open_duration).min(MAX_TIMED_NANOS),
+            open_nanos: duration_nanos(self.open_duration).min(MAX_OPEN_NANOS),
+            open_span: duration_nanos(self.open_duration).min(FAST_SPAN_LIMIT),
             half_open_max_calls: self.half_open_max_calls,
             reset_timeout: self.reset_timeout,
-            reset_nanos: duration_nanos(self.reset_timeout).min(MAX_TIMED_NANOS),
+            reset_nanos: duration_nanos(self.reset_timeout),
             monitoring_window: self.monitoring_window,
             // Round up so that B buckets always cover the whole window.
             bucket_nanos: window_nanos.div_ceil(u64::from(buckets)),
@@ -332,11 +328,18 @@ fn positive(setting: &'static str, d: Duration) -> Result<(), ConfigError> {
 /// Twice the available parallelism (so that a pool oversubscribed up to 2×
 /// still gives each thread its own stripe), capped at
 /// [`DEFAULT_MAX_STRIPES`] so a breaker on a large host stays near 8 KiB.
+///
+/// Computed once per process: `available_parallelism` reads cgroup files and
+/// the affinity mask (tens of microseconds), far more than building a
+/// breaker otherwise costs.
 fn default_stripes() -> usize {
-    std::thread::available_parallelism()
-        .map_or(4, |n| n.get())
-        .saturating_mul(2)
-        .min(DEFAULT_MAX_STRIPES)
+    static STRIPES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *STRIPES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .saturating_mul(2)
+            .min(DEFAULT_MAX_STRIPES)
+    })
 }
 
 /// One calibrated clock for the process: `Clock::new()` calibrates the TSC on
@@ -358,13 +361,11 @@ pub(crate) struct Config {
     pub(crate) error_threshold_percentage: f64,
     pub(crate) consecutive_failure_threshold: u32,
     pub(crate) open_duration: Duration,
-    /// `open_duration` in nanoseconds, at most [`MAX_TIMED_NANOS`] (and
-    /// so below [`MAX_OPEN_NANOS`]).
+    /// `open_duration` in nanoseconds (at most [`MAX_OPEN_NANOS`]).
     pub(crate) open_nanos: u64,
-    /// `open_nanos` again, for the OPEN fast path, which refuses while the
-    /// span from the stamp is below it (a span at or above
-    /// [`STAMP_SPAN_LIMIT`](crate::state::STAMP_SPAN_LIMIT) is left to the
-    /// slow path, which reads it modulo the stamp's wrap).
+    /// `open_nanos`, at most [`FAST_SPAN_LIMIT`], for the OPEN fast path,
+    /// which refuses while the span from the stamp is below it (the rest of
+    /// a longer duration is timed by the slow path, from the whole time).
     pub(crate) open_span: u64,
     pub(crate) half_open_max_calls: u32,
     pub(crate) reset_timeout: Duration,
@@ -538,7 +539,7 @@ mod tests {
             .half_open_max_calls(MAX_PROBES)
             .validate()
             .unwrap();
-        assert_eq!(c.open_nanos, 1 << 55);
+        assert_eq!(c.open_nanos, u64::MAX - 1);
         assert_eq!(c.open_span, 1 << 55);
         assert!(c.bucket_nanos > 0);
     }

@@ -134,8 +134,9 @@ pub struct StateChange<'a> {
     pub to: State,
     /// Why.
     pub reason: Reason,
-    /// The generation the new state has (wraps at 2^22).
-    pub generation: u32,
+    /// The new state's generation: the breaker's transitions so far,
+    /// counting this one (it never wraps).
+    pub generation: u64,
 }
 
 /// Logs a transition and calls the listener. Called by the CAS winner only.

@@ -59,12 +59,6 @@
 //!   snapshot of an OPEN breaker still shows the error rate that tripped it.
 //!   Probe verdicts count in the window of the current era.
 //! * `half_open_max_calls` is at most 1 048 575 (20 bits of the state word).
-//! * State times are kept on 57 bits of nanoseconds: an `open_duration` or
-//!   `reset_timeout` above 2^55 ns (417 days) acts as 417 days, and a
-//!   breaker left untouched in one state for more than 2^56 ns (2.3 years)
-//!   reads that state's age as 0 (as a clock that went backwards) until
-//!   it wraps at 4.6 years: an idle OPEN or HALF_OPEN breaker then waits
-//!   that long for its next time-based transition.
 //! * A permit dropped while its thread is panicking is a failure; a
 //!   [`call_async`](CircuitBreaker::call_async) future dropped during a
 //!   panic that did not come out of its own guarded future is a

@@ -110,11 +110,12 @@ impl Detached {
         self.probe
     }
 
-    pub fn generation(&self) -> u32 {
+    /// A probe's half-open generation; a CLOSED permit's era.
+    pub fn generation(&self) -> u64 {
         if self.probe {
-            self.ticket as u32
+            self.ticket
         } else {
-            crate::state::Word::unpack(self.ticket).gen
+            crate::state::Word::unpack(self.ticket).era
         }
     }
 
@@ -140,8 +141,8 @@ impl Drop for Detached {
 }
 
 /// The generation in the breaker's state word (not public API).
-pub fn generation(breaker: &CircuitBreaker) -> u32 {
-    breaker.load().gen
+pub fn generation(breaker: &CircuitBreaker) -> u64 {
+    breaker.generation()
 }
 
 /// Whether the state stamp belongs to the current generation. Once every

@@ -40,7 +40,7 @@ pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     /// CLOSED permits: the packed state word they were admitted under (a
     /// CLOSED word changes only by a transition, so equality is currency).
-    /// Probes: their HALF_OPEN generation.
+    /// Probes: the whole generation of their half-open period.
     ticket: u64,
     probe: Kind,
 }
@@ -103,9 +103,9 @@ impl<'a> Permit<'a> {
         this.breaker.release(this.ticket, this.probe == Kind::Probe);
     }
 
-    /// A probe's HALF_OPEN generation (its ticket).
-    pub(crate) fn generation(&self) -> u32 {
-        self.ticket as u32
+    /// A probe's half-open period (its ticket).
+    pub(crate) fn generation(&self) -> u64 {
+        self.ticket
     }
 
     /// Gives the slot up to the seed-style API: no release, no verdict.

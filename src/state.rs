@@ -1,42 +1,47 @@
-//! The packed state word: state, generation, probes in flight and probe
-//! successes in one `AtomicU64`, so that every transition is a single CAS.
+//! The packed state word and the state stamp.
 //!
 //! ```text
-//!  63 62 61                  40 39                  20 19                   0
-//! +-----+----------------------+----------------------+----------------------+
-//! |state|   generation (22)    |  probes in flight(20)|  probe successes (20)|  HALF_OPEN
-//! |state|   generation (22)    |                 era (40)                    |  CLOSED, OPEN
-//! +-----+----------------------+----------------------+----------------------+
+//!  63 62 61                                                             0
+//! +-----+-----------------------------------------------------------------+
+//! |0  0 |                      era (62)                                    |  CLOSED
+//! |1  0 |                   generation (62)                                |  OPEN
+//! |1  1 | probe successes (20) | probes in flight (20) | generation (22)  |  HALF_OPEN
+//! +-----+-----------------------------------------------------------------+
 //! ```
 //!
 //! The state bits are `00` CLOSED, `10` OPEN and `11` HALF_OPEN: the word is
 //! CLOSED exactly when its top bit is clear, so the hot path's test is the
 //! word's sign, and OPEN and HALF_OPEN differ in bit 62 alone.
 //!
-//! The *era* counts closings: it labels the window's buckets and the
-//! consecutive-failure count, so a new era is an empty window (R6). While
-//! HALF_OPEN the bits hold the probe counts and the era lives in the
-//! breaker's `era` atomic, published before the CAS that enters HALF_OPEN.
+//! Two counters name a state, and neither wraps within any horizon a
+//! process can reach:
 //!
-//! Beside the word, the *stamp* word records when the current state was
-//! entered: the low 6 bits of the generation it belongs to and a 58-bit
-//! nanosecond time (see [`Stamp`]).
+//! * The *generation* counts transitions (62 bits). An OPEN word carries
+//!   it whole; a HALF_OPEN word carries its low 22 bits, and the whole
+//!   value lives in the breaker's `period` word, published before the CAS
+//!   that enters HALF_OPEN; a CLOSED word carries none, and the breaker's
+//!   `closed_gen` word holds it, published before the CAS that closes.
+//!   A probe's ticket is its half-open period's whole generation.
+//! * The *era* counts closings (62 bits). It labels the window's buckets
+//!   and the consecutive-failure count, so a new era is an empty window
+//!   (closing clears both). A CLOSED word carries it whole, so a CLOSED
+//!   permit's ticket (the word it was admitted under) is unique to its
+//!   CLOSED period; while OPEN or HALF_OPEN it lives in the breaker's `era`
+//!   word, published before the CAS that trips.
+//!
+//! Beside the word, the *stamp* records when the current state was entered:
+//! the low 6 bits of its generation and the low 57 bits of the time, in one
+//! word that the OPEN fast path reads (see [`Stamp`]), and the whole 64-bit
+//! time in a second word, `since`, which every age is computed from.
 //!
 //! # Wrap-around
 //!
-//! The generation is bumped on every transition and wraps at 2^22 (about four
-//! million transitions). A permit compares its generation for equality, so a
-//! stale permit could pass for a current one only if it was held across an
-//! exact multiple of 2^22 transitions; at one transition per
-//! microsecond that is a permit held for four seconds while the breaker flaps
-//! continuously, and each such cycle includes at least one full
-//! `open_duration`. The stamp keeps 6 generation bits: it is rewritten by the
-//! first thread that needs it after each transition, so it is never more than
-//! a few generations behind. Stamp times wrap at 2^57 ns (4.6 years);
-//! elapsed times are computed modulo that and clamp to 0 when "negative" (a
-//! clock that went backwards), so only a breaker left untouched in OPEN or
-//! HALF_OPEN for more than 2.3 years would wait again before its next
-//! time-based transition. Eras wrap at 2^40 closings (never, in practice).
+//! None that a process can reach: 2^62 transitions, 2^62 closings, and
+//! 2^64 nanoseconds (584 years) of clock. What remains is the ABA every
+//! lock-free protocol has: a thread stalled between a load and its CAS
+//! while the compared word goes through 2^22 transitions and back to the
+//! same bits (the short HALF_OPEN generation), or while the stamp's 6
+//! generation bits come round (guarded by reloading the word).
 
 use std::fmt;
 
@@ -90,61 +95,103 @@ impl fmt::Display for State {
     }
 }
 
-pub(crate) const SUCC_BITS: u32 = 20;
-pub(crate) const INFLIGHT_BITS: u32 = 20;
-pub(crate) const GEN_BITS: u32 = 22;
-pub(crate) const STATE_BITS: u32 = 2;
+/// Bits of a HALF_OPEN word's generation. Under loom 2, so that the models
+/// reach a short generation that aliases within a few transitions.
+pub(crate) const SHORT_GEN_BITS: u32 = if cfg!(fusebox_loom) { 2 } else { 22 };
+const SHORT_GEN_FIELD: u32 = 22;
+const INFLIGHT_BITS: u32 = 20;
+const SUCC_BITS: u32 = 20;
+const STATE_BITS: u32 = 2;
 
-const SUCC_SHIFT: u32 = 0;
-const INFLIGHT_SHIFT: u32 = SUCC_SHIFT + SUCC_BITS;
-const GEN_SHIFT: u32 = INFLIGHT_SHIFT + INFLIGHT_BITS;
-const STATE_SHIFT: u32 = GEN_SHIFT + GEN_BITS;
+const INFLIGHT_SHIFT: u32 = SHORT_GEN_FIELD;
+const SUCC_SHIFT: u32 = INFLIGHT_SHIFT + INFLIGHT_BITS;
+const STATE_SHIFT: u32 = SUCC_SHIFT + SUCC_BITS;
 
-const SUCC_MASK: u64 = (1 << SUCC_BITS) - 1;
-/// Eras are 40-bit counters (the low bits of a CLOSED or OPEN word).
-pub(crate) const ERA_MASK: u64 = (1 << (SUCC_BITS + INFLIGHT_BITS)) - 1;
+/// A HALF_OPEN word's generation bits.
+pub(crate) const SHORT_GEN_MASK: u64 = (1 << SHORT_GEN_BITS) - 1;
 const INFLIGHT_MASK: u64 = (1 << INFLIGHT_BITS) - 1;
-pub(crate) const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
+const SUCC_MASK: u64 = (1 << SUCC_BITS) - 1;
 const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
+/// A CLOSED word's era, an OPEN word's generation: everything below the
+/// state bits.
+pub(crate) const COUNTER_MASK: u64 = (1 << STATE_SHIFT) - 1;
 
 /// The largest `half_open_max_calls` the packed word can count.
 pub(crate) const MAX_PROBES: u32 = (1 << INFLIGHT_BITS) - 1;
 
 const _: () = assert!(STATE_SHIFT + STATE_BITS == 64);
+const _: () = assert!(SHORT_GEN_BITS <= SHORT_GEN_FIELD);
+
+/// The low bits of generation `gen` that a HALF_OPEN word keeps.
+#[inline]
+pub(crate) const fn short_gen(gen: u64) -> u64 {
+    gen & SHORT_GEN_MASK
+}
 
 /// A decoded copy of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word {
     pub(crate) state: State,
-    /// Bumped (wrapping at 2^22) on every transition.
-    pub(crate) gen: u32,
+    /// OPEN: the generation (transitions so far, 62 bits). HALF_OPEN: its
+    /// low [`SHORT_GEN_BITS`] bits. CLOSED: 0 (not kept in the word).
+    pub(crate) gen: u64,
     /// HALF_OPEN only: probes admitted and not yet resolved.
     pub(crate) inflight: u32,
     /// HALF_OPEN only: probes that succeeded in this half-open period.
     pub(crate) successes: u32,
-    /// CLOSED and OPEN only: the era (closings so far, 40 bits).
+    /// CLOSED only: the era (closings so far, 62 bits).
     pub(crate) era: u64,
 }
 
 impl Word {
-    pub(crate) const INITIAL: Word = Word {
-        state: State::Closed,
-        gen: 0,
-        inflight: 0,
-        successes: 0,
-        era: 0,
-    };
+    pub(crate) const INITIAL: Word = Word::closed(0);
+
+    /// A CLOSED word of `era`.
+    pub(crate) const fn closed(era: u64) -> Word {
+        Word {
+            state: State::Closed,
+            gen: 0,
+            inflight: 0,
+            successes: 0,
+            era: era & COUNTER_MASK,
+        }
+    }
+
+    /// An OPEN word of generation `gen`.
+    pub(crate) const fn open(gen: u64) -> Word {
+        Word {
+            state: State::Open,
+            gen: gen & COUNTER_MASK,
+            inflight: 0,
+            successes: 0,
+            era: 0,
+        }
+    }
+
+    /// A HALF_OPEN word of generation `gen` with `inflight` probes out and
+    /// none succeeded.
+    pub(crate) const fn half_open(gen: u64, inflight: u32) -> Word {
+        Word {
+            state: State::HalfOpen,
+            gen: short_gen(gen),
+            inflight,
+            successes: 0,
+            era: 0,
+        }
+    }
 
     #[inline]
     pub(crate) const fn pack(self) -> u64 {
         let low = match self.state {
             State::HalfOpen => {
-                (((self.inflight as u64) & INFLIGHT_MASK) << INFLIGHT_SHIFT)
-                    | (((self.successes as u64) & SUCC_MASK) << SUCC_SHIFT)
+                (((self.successes as u64) & SUCC_MASK) << SUCC_SHIFT)
+                    | (((self.inflight as u64) & INFLIGHT_MASK) << INFLIGHT_SHIFT)
+                    | short_gen(self.gen)
             }
-            State::Closed | State::Open => self.era & ERA_MASK,
+            State::Open => self.gen & COUNTER_MASK,
+            State::Closed => self.era & COUNTER_MASK,
         };
-        (self.state.to_bits() << STATE_SHIFT) | (((self.gen & GEN_MASK) as u64) << GEN_SHIFT) | low
+        (self.state.to_bits() << STATE_SHIFT) | low
     }
 
     #[inline]
@@ -157,22 +204,16 @@ impl Word {
     /// them again.
     #[inline]
     pub(crate) const fn unpack_as(bits: u64, state: State) -> Word {
-        let gen = ((bits >> GEN_SHIFT) as u32) & GEN_MASK;
         match state {
             State::HalfOpen => Word {
                 state,
-                gen,
+                gen: short_gen(bits),
                 inflight: ((bits >> INFLIGHT_SHIFT) & INFLIGHT_MASK) as u32,
                 successes: ((bits >> SUCC_SHIFT) & SUCC_MASK) as u32,
                 era: 0,
             },
-            State::Closed | State::Open => Word {
-                state,
-                gen,
-                inflight: 0,
-                successes: 0,
-                era: bits & ERA_MASK,
-            },
+            State::Open => Word::open(bits),
+            State::Closed => Word::closed(bits),
         }
     }
 
@@ -190,26 +231,18 @@ impl Word {
         bits & (1 << STATE_SHIFT) == 0
     }
 
-    /// The era of a packed CLOSED or OPEN word.
+    /// The era of a packed CLOSED word.
     #[inline]
     pub(crate) const fn era_of_bits(bits: u64) -> u64 {
-        bits & ERA_MASK
+        bits & COUNTER_MASK
     }
 
-    /// The word after a transition into `state` in `era`: next generation,
-    /// no probes. (`era` is not stored for HALF_OPEN.)
+    /// `self` and `other` name the same state (the same CLOSED era, OPEN
+    /// generation or short HALF_OPEN generation), whatever their probe
+    /// counts.
     #[inline]
-    pub(crate) const fn enter(self, state: State, era: u64) -> Word {
-        Word {
-            state,
-            gen: self.gen.wrapping_add(1) & GEN_MASK,
-            inflight: 0,
-            successes: 0,
-            era: match state {
-                State::HalfOpen => 0,
-                State::Closed | State::Open => era & ERA_MASK,
-            },
-        }
+    pub(crate) fn same_state(self, other: Word) -> bool {
+        self.state == other.state && self.gen == other.gen && self.era == other.era
     }
 }
 
@@ -225,11 +258,16 @@ impl fmt::Debug for Word {
     }
 }
 
-/// When the current state was entered: `gen_low (6) | 0 | nanos (57)`.
+/// When the current state was entered, as the OPEN fast path reads it:
+/// `gen_low (6) | 0 | nanos (57)`, the low bits of the state's generation
+/// and of its start time. The whole time is in the breaker's `since` word;
+/// the two belong together when their low 57 bits agree
+/// ([`matches`](Self::matches)).
 ///
 /// The zero bit between the generation and the time takes the borrow of a
 /// stamp that is ahead of the clock, so one subtraction answers both "is
-/// this stamp the word's?" and "how long ago?" (see [`span`](Self::span)).
+/// this stamp the word's?" and "how long ago, modulo 2^57?" (see
+/// [`span`](Self::span)).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Stamp {
     pub(crate) gen_low: u8,
@@ -243,26 +281,19 @@ const STAMP_TIME_BITS: u32 = STAMP_GEN_SHIFT - 1;
 const STAMP_GEN_MASK: u8 = (1 << (64 - STAMP_GEN_SHIFT)) - 1;
 const STAMP_TIME_MASK: u64 = (1 << STAMP_TIME_BITS) - 1;
 
-/// Spans from a stamp below this are elapsed times; from it up to the wrap
-/// of the stamp's time they read as "negative" (a clock that went
-/// backwards), that is, as 0. 2^56 ns is 2.3 years.
-pub(crate) const STAMP_SPAN_LIMIT: u64 = 1 << (STAMP_TIME_BITS - 1);
+/// The longest `open_duration` the OPEN fast path refuses on by itself:
+/// 2^55 ns (417 days). A [`span`](Stamp::span) below this is the age of a
+/// stamp of the word's generation; a longer duration's last stretch is
+/// timed by the slow path, from the whole time.
+pub(crate) const FAST_SPAN_LIMIT: u64 = 1 << (STAMP_TIME_BITS - 2);
 
-/// The longest `open_duration` and `reset_timeout` a breaker times: 2^55 ns
-/// (417 days). Longer settings act as this. A state's age reads correctly
-/// only below [`STAMP_SPAN_LIMIT`], so a duration must end well before
-/// that: here a request anywhere from 417 to 834 days after the transition
-/// still finds it due. (A duration just under the limit would leave a
-/// window of nanoseconds, and a longer one would never fall due: R4 and R8
-/// would never fire.)
-pub(crate) const MAX_TIMED_NANOS: u64 = STAMP_SPAN_LIMIT / 2;
-
-// `span` moves the word's generation to the stamp's place with one shift.
-const _: () = assert!(STAMP_GEN_SHIFT > GEN_SHIFT);
+// The stamp's generation bits are the low bits of every word's counter, so
+// `span` moves them into place with one shift.
+const _: () = assert!(64 - STAMP_GEN_SHIFT <= SHORT_GEN_BITS);
 
 impl Stamp {
     #[inline]
-    pub(crate) fn new(gen: u32, at: u64) -> Stamp {
+    pub(crate) fn new(gen: u64, at: u64) -> Stamp {
         Stamp {
             gen_low: (gen as u8) & STAMP_GEN_MASK,
             at: at & STAMP_TIME_MASK,
@@ -283,41 +314,48 @@ impl Stamp {
     }
 
     #[inline]
-    pub(crate) fn belongs_to(self, gen: u32) -> bool {
+    pub(crate) fn belongs_to(self, gen: u64) -> bool {
         self.gen_low == (gen as u8) & STAMP_GEN_MASK
     }
 
-    /// Nanoseconds from the stamp to `now`, modulo 2^57; a "negative" span
-    /// (at least [`STAMP_SPAN_LIMIT`]: a clock that went backwards) reads
-    /// as 0.
+    /// The whole time `since` is this stamp's: its low bits are the
+    /// stamp's.
     #[inline]
-    pub(crate) fn elapsed(self, now: u64) -> u64 {
-        let d = (now & STAMP_TIME_MASK).wrapping_sub(self.at) & STAMP_TIME_MASK;
-        if d >= STAMP_SPAN_LIMIT {
-            0
+    pub(crate) fn matches(self, since: u64) -> bool {
+        since & STAMP_TIME_MASK == self.at
+    }
+
+    /// The whole time of a stamp written at most 2^56 ns before or after
+    /// `now`: the time nearest `now` whose low bits are the stamp's. Used
+    /// only while the stamp's writer has not yet written `since`, a few
+    /// instructions after the stamp.
+    pub(crate) fn whole_time(self, now: u64) -> u64 {
+        let d = now.wrapping_sub(self.at) & STAMP_TIME_MASK;
+        if d < 1 << (STAMP_TIME_BITS - 1) {
+            now.wrapping_sub(d)
         } else {
-            d
+            now.wrapping_add((1 << STAMP_TIME_BITS) - d)
         }
     }
 
-    /// The packed stamp `stamp` read against the state word `word` at
+    /// The packed stamp `stamp` read against the OPEN word `word` at
     /// `now`, in one subtraction: below 2^57 exactly when the stamp's
     /// generation bits match the word's and its time (modulo 2^57) is not
-    /// after `now`'s, and then it is `now - at`. So a result below
-    /// `STAMP_SPAN_LIMIT` is what [`belongs_to`](Self::belongs_to) and
-    /// [`elapsed`](Self::elapsed) would have said, with no branch between.
+    /// after `now`'s, and then it is `now - at` modulo 2^57. So a result
+    /// below [`FAST_SPAN_LIMIT`] is a stamp of the word's generation bits,
+    /// that many nanoseconds old unless the true age is 2^57 ns or more
+    /// (which the caller rules out with the whole time).
     ///
-    /// Why: the word's generation bits are shifted to where the stamp keeps
-    /// its own, above a zero bit, and `now`'s time bits put below them. With
-    /// `g` the difference of the generations (modulo 2^6) and `d` that of
-    /// the times, the result is `g * 2^58 + d`: `d` in `[0, 2^57)` leaves
-    /// it at least 2^58 when `g != 0`; a negative `d` (at least `-2^57 + 1`)
-    /// leaves it at least 2^57 when `g != 0`, and wraps it past 2^63 when
-    /// `g == 0`.
+    /// Why: the word's generation bits (its lowest) are shifted to where
+    /// the stamp keeps its own, above a zero bit, and `now`'s time bits put
+    /// below them. With `g` the difference of the generations (modulo 2^6)
+    /// and `d` that of the times, the result is `g * 2^58 + d`: `d` in
+    /// `[0, 2^57)` leaves it at least 2^58 when `g != 0`; a negative `d`
+    /// (at least `-2^57 + 1`) leaves it at least 2^57 when `g != 0`, and
+    /// wraps it past 2^63 when `g == 0`.
     #[inline(always)]
     pub(crate) fn span(stamp: u64, word: u64, now: u64) -> u64 {
-        let gen = (word << (STAMP_GEN_SHIFT - GEN_SHIFT)) & !((1 << STAMP_GEN_SHIFT) - 1);
-        (gen | (now & STAMP_TIME_MASK)).wrapping_sub(stamp)
+        ((word << STAMP_GEN_SHIFT) | (now & STAMP_TIME_MASK)).wrapping_sub(stamp)
     }
 }
 
@@ -327,33 +365,23 @@ mod tests {
 
     #[test]
     fn word_round_trips_every_field() {
-        for state in [State::Closed, State::Open, State::HalfOpen] {
-            for gen in [0, 1, 12345, GEN_MASK] {
-                for inflight in [0, 1, 3, MAX_PROBES] {
-                    for successes in [0, 2, MAX_PROBES] {
-                        for era in [0, 1, 77, ERA_MASK] {
-                            let w = match state {
-                                State::HalfOpen => Word {
-                                    state,
-                                    gen,
-                                    inflight,
-                                    successes,
-                                    era: 0,
-                                },
-                                _ => Word {
-                                    state,
-                                    gen,
-                                    inflight: 0,
-                                    successes: 0,
-                                    era,
-                                },
-                            };
-                            assert_eq!(Word::unpack(w.pack()), w, "{w:?}");
-                        }
-                    }
+        for counter in [0, 1, 12345, 1 << 40, COUNTER_MASK] {
+            for w in [Word::closed(counter), Word::open(counter)] {
+                assert_eq!(Word::unpack(w.pack()), w, "{w:?}");
+            }
+            for inflight in [0, 1, 3, MAX_PROBES] {
+                for successes in [0, 2, MAX_PROBES] {
+                    let w = Word {
+                        inflight,
+                        successes,
+                        ..Word::half_open(counter, 0)
+                    };
+                    assert_eq!(Word::unpack(w.pack()), w, "{w:?}");
+                    assert_eq!(w.gen, counter & SHORT_GEN_MASK);
                 }
             }
         }
+        assert_eq!(Word::closed(COUNTER_MASK + 3).era, 2, "62 bits");
     }
 
     /// The hot path's tests on the raw word (`is_closed` is its sign) agree
@@ -362,7 +390,7 @@ mod tests {
     #[test]
     fn raw_state_tests_agree_with_unpack() {
         for code in 0..4u64 {
-            for low in [0, 1, ERA_MASK, u64::MAX >> STATE_BITS] {
+            for low in [0, 1, COUNTER_MASK >> 1, COUNTER_MASK] {
                 let bits = (code << STATE_SHIFT) | low;
                 let state = Word::unpack(bits).state;
                 assert_eq!(Word::is_closed(bits), state == State::Closed, "{bits:#x}");
@@ -373,54 +401,74 @@ mod tests {
                 assert!(Word::unpack_as(bits, state) == Word::unpack(bits));
             }
         }
-        for state in [State::Closed, State::Open, State::HalfOpen] {
-            let bits = Word::INITIAL.enter(state, 5).pack();
-            assert_eq!(Word::unpack(bits).state, state);
-            assert_eq!(Word::is_closed(bits), state == State::Closed);
+        for w in [Word::closed(5), Word::open(5), Word::half_open(5, 1)] {
+            let bits = w.pack();
+            assert_eq!(Word::unpack(bits).state, w.state);
+            assert_eq!(Word::is_closed(bits), w.state == State::Closed);
+        }
+    }
+
+    /// Every state's word keeps its generation's low bits at the bottom,
+    /// where [`Stamp::span`] takes them from.
+    #[test]
+    fn the_stamps_generation_bits_are_the_words_lowest() {
+        for gen in [0, 1, 63, 64, 65, (1 << 22) + 7, COUNTER_MASK] {
+            let open = Word::open(gen).pack();
+            let half = Word {
+                inflight: 9,
+                successes: 4,
+                ..Word::half_open(gen, 0)
+            }
+            .pack();
+            assert_eq!(open & 63, gen & 63);
+            assert_eq!(half & 63, gen & 63);
         }
     }
 
     #[test]
-    fn enter_wraps_the_generation_and_clears_probes() {
-        let w = Word {
-            state: State::HalfOpen,
-            gen: GEN_MASK,
-            inflight: 2,
-            successes: 1,
-            era: 0,
-        };
-        let n = w.enter(State::Closed, ERA_MASK + 2);
-        assert_eq!(n.gen, 0);
-        assert_eq!((n.inflight, n.successes, n.state), (0, 0, State::Closed));
-        assert_eq!(n.era, 1, "eras wrap at 2^40");
+    fn same_state_ignores_probe_counts_only() {
+        let h = Word::half_open(9, 1);
+        assert!(h.same_state(Word {
+            inflight: 3,
+            successes: 2,
+            ..h
+        }));
+        assert!(!h.same_state(Word::half_open(10, 1)));
+        assert!(!Word::open(9).same_state(Word::open(10)));
+        assert!(!Word::closed(9).same_state(Word::open(9)));
+        assert!(Word::closed(9).same_state(Word::closed(9)));
     }
 
     #[test]
-    fn stamp_round_trips_and_clamps_backwards_time() {
+    fn stamp_round_trips_and_finds_its_whole_time() {
         let s = Stamp::new(0x1_23, 1_000);
         assert_eq!(Stamp::unpack(s.pack()), s);
         assert!(s.belongs_to(0x23));
         assert!(s.belongs_to(0x123));
         assert!(!s.belongs_to(0x22) && !s.belongs_to(0x24));
         assert!(Stamp::new(64, 0).belongs_to(0), "6 bits: wraps at 2^6");
-        assert_eq!(s.elapsed(1_500), 500);
-        assert_eq!(s.elapsed(999), 0);
-        let late = Stamp::new(0, (1 << 57) - 10);
-        assert_eq!(late.elapsed(5), 15, "wraps across 2^57");
-        let two_years = 2 * 365 * 86_400 * 1_000_000_000u64;
-        assert_eq!(Stamp::new(0, 7).elapsed(7 + two_years), two_years);
+        assert!(s.matches(1_000) && s.matches(1_000 + (1 << 57)));
+        assert!(!s.matches(1_001));
+        assert_eq!(s.whole_time(1_500), 1_000);
+        assert_eq!(s.whole_time(999), 1_000, "a clock a little behind");
+        let century = 100 * 365 * 86_400 * 1_000_000_000u64;
+        let late = Stamp::new(0, century);
+        assert_eq!(late.whole_time(century), century);
+        assert_eq!(late.whole_time(century + 5_000), century);
+        assert_eq!(late.whole_time(century - 5_000), century);
+        assert_eq!(Stamp::new(0, 3).whole_time(0), 3, "no wrap below 0");
     }
 
     #[test]
-    fn span_is_belongs_to_and_elapsed_in_one_subtraction() {
+    fn span_is_belongs_to_and_the_age_in_one_subtraction() {
         let m = STAMP_TIME_MASK;
         let times = [
             0,
             1,
             7,
             1_000,
-            STAMP_SPAN_LIMIT - 1,
-            STAMP_SPAN_LIMIT,
+            FAST_SPAN_LIMIT - 1,
+            FAST_SPAN_LIMIT,
             m - 1,
             m,
             m + 1,
@@ -428,45 +476,37 @@ mod tests {
         ];
         // Past 64 the stamp's 6 bits alias; miri takes a few around it.
         let gens = if cfg!(miri) { 62..66 } else { 0..200 };
-        for word_gen in gens.chain([GEN_MASK - 1, GEN_MASK]) {
-            for state in [State::Open, State::HalfOpen] {
-                let word = Word {
-                    state,
-                    gen: word_gen,
-                    inflight: 3,
-                    successes: 2,
-                    era: 0,
-                }
-                .pack();
-                for stamp_gen in [
-                    0,
-                    1,
-                    2,
-                    63,
-                    64,
-                    65,
-                    word_gen,
-                    word_gen + 1,
-                    word_gen.wrapping_sub(1),
-                ] {
-                    for &at in &times {
-                        for &now in &times {
-                            let stamp = Stamp::new(stamp_gen, at);
-                            let span = Stamp::span(stamp.pack(), word, now);
-                            let mine = stamp.belongs_to(word_gen);
-                            if span < STAMP_SPAN_LIMIT {
-                                assert!(mine, "{word_gen} {stamp_gen} {at} {now}");
-                                assert_eq!(span, stamp.elapsed(now));
-                            }
-                            if mine && now & m >= stamp.at {
-                                assert_eq!(span, (now & m) - stamp.at);
-                            }
-                            if !mine || now & m < stamp.at {
-                                assert!(
-                                    span >= 1 << STAMP_TIME_BITS,
-                                    "{word_gen} {stamp_gen} {at} {now}"
-                                );
-                            }
+        for word_gen in gens.chain([COUNTER_MASK - 1, COUNTER_MASK]) {
+            let word = Word::open(word_gen).pack();
+            for stamp_gen in [
+                0,
+                1,
+                2,
+                63,
+                64,
+                65,
+                word_gen,
+                word_gen + 1,
+                word_gen.wrapping_sub(1),
+            ] {
+                for &at in &times {
+                    for &now in &times {
+                        let stamp = Stamp::new(stamp_gen, at);
+                        let span = Stamp::span(stamp.pack(), word, now);
+                        let mine = stamp.belongs_to(word_gen);
+                        let d = (now & m).wrapping_sub(stamp.at);
+                        if span < FAST_SPAN_LIMIT {
+                            assert!(mine, "{word_gen} {stamp_gen} {at} {now}");
+                            assert_eq!(span, d);
+                        }
+                        if mine && now & m >= stamp.at {
+                            assert_eq!(span, d);
+                        }
+                        if !mine || now & m < stamp.at {
+                            assert!(
+                                span >= 1 << STAMP_TIME_BITS,
+                                "{word_gen} {stamp_gen} {at} {now}"
+                            );
                         }
                     }
                 }

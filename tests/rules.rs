@@ -15,7 +15,7 @@ const OPEN: Duration = Duration::from_secs(30);
 const RESET: Duration = Duration::from_secs(10);
 
 /// One transition the listener saw: (from, to, reason, generation).
-type Seen = (State, State, Reason, u32);
+type Seen = (State, State, Reason, u64);
 
 #[derive(Clone, Default)]
 struct Events(Arc<Mutex<Vec<Seen>>>);
@@ -605,18 +605,66 @@ fn r4_breaker_idle_for_two_years_recovers() {
     assert_eq!(cb.state(), State::HalfOpen);
 }
 
-/// An `open_duration` too long to time (here `Duration::MAX`) acts as
-/// 2^55 ns, 417 days: the breaker still half-opens, and says when.
+/// An `open_duration` of any length is timed exactly: years, and the
+/// longest a `Duration` in nanoseconds holds (584 years).
 #[test]
-fn r4_an_open_duration_too_long_to_time_acts_as_417_days() {
-    const LIMIT: Duration = Duration::from_nanos(1 << 55);
-    let (cb, mock, _ev) = rig(consecutive(1, 1).open_duration(Duration::MAX));
+fn r4_a_long_open_duration_is_timed_exactly() {
+    for years in [3u64, 500] {
+        let long = Duration::from_secs(years * YEAR);
+        let (cb, mock, _ev) = rig(consecutive(1, 1).open_duration(long));
+        fail(&cb);
+        assert_eq!(cb.try_acquire().unwrap_err().retry_after(), Some(long));
+        mock.increment(long - Duration::from_secs(1));
+        let r = cb.try_acquire().unwrap_err();
+        assert_eq!(
+            r.retry_after(),
+            Some(Duration::from_secs(1)),
+            "{years} years"
+        );
+        assert_eq!(cb.state(), State::Open);
+        mock.increment(Duration::from_secs(1));
+        assert!(cb.try_acquire().unwrap().is_probe(), "{years} years");
+    }
+    let (cb, _mock, _ev) = rig(consecutive(1, 1).open_duration(Duration::MAX));
     fail(&cb);
-    assert_eq!(cb.try_acquire().unwrap_err().retry_after(), Some(LIMIT));
-    mock.increment(LIMIT - Duration::from_secs(1));
-    assert_eq!(cb.state(), State::Open);
-    mock.increment(Duration::from_secs(1));
-    assert_eq!(cb.state(), State::HalfOpen);
+    let left = cb.try_acquire().unwrap_err().retry_after().unwrap();
+    assert_eq!(left, Duration::from_nanos(u64::MAX - 1), "584 years");
+}
+
+const YEAR: u64 = 365 * 86_400;
+
+/// An OPEN breaker left untouched for years half-opens on its next request:
+/// three years (past the 2^56 ns the stamp's 57 time bits can read as an
+/// age), and idle times that are whole turns of those bits plus a second,
+/// which the stamp alone reads as one second old.
+#[test]
+fn r4_an_open_breaker_idle_for_years_half_opens_on_its_next_request() {
+    let turn = Duration::from_nanos(1 << 57);
+    for idle in [
+        Duration::from_secs(3 * YEAR),
+        turn + Duration::from_secs(1),
+        turn * 3 + Duration::from_secs(1),
+        Duration::from_secs(500 * YEAR),
+    ] {
+        let (cb, mock, ev) = rig(consecutive(1, 1));
+        fail(&cb);
+        mock.increment(idle);
+        let permit = cb
+            .try_acquire()
+            .unwrap_or_else(|r| panic!("idle {idle:?}: rejected: {r}"));
+        assert!(permit.is_probe());
+        assert_eq!(cb.snapshot().state_duration, Duration::ZERO);
+        permit.success();
+        assert_eq!(cb.state(), State::Closed, "idle {idle:?}");
+        assert_eq!(ev.transitions().len(), 3);
+    }
+    // The snapshot reads the age of an OPEN state that old, too.
+    let (cb, mock, _ev) = rig(consecutive(1, 1).open_duration(Duration::from_secs(500 * YEAR)));
+    fail(&cb);
+    mock.increment(Duration::from_secs(3 * YEAR));
+    let s = cb.snapshot();
+    assert_eq!(s.state_duration, Duration::from_secs(3 * YEAR));
+    assert_eq!(s.open_remaining, Some(Duration::from_secs(497 * YEAR)));
 }
 
 // ---- R5 --------------------------------------------------------------------
@@ -962,17 +1010,29 @@ fn r8_reset_timeout_without_a_success_reopens() {
     assert_eq!(cb.state(), State::HalfOpen, "1 of 3");
 }
 
-/// A `reset_timeout` too long to time (here `Duration::MAX`) acts as 417
-/// days: a HALF_OPEN breaker whose probe leaked is not wedged for good.
+/// A HALF_OPEN breaker whose probe leaked, left idle for years, resolves
+/// on its next request or query (R8), however long the idle time; and a
+/// `reset_timeout` of years is timed exactly.
 #[test]
-fn r8_a_reset_timeout_too_long_to_time_acts_as_417_days() {
-    const LIMIT: Duration = Duration::from_nanos(1 << 55);
-    let (cb, mock, _ev) = rig(consecutive(1, 1).reset_timeout(Duration::MAX));
+fn r8_a_half_open_breaker_idle_for_years_is_not_wedged() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1));
     to_half_open(&cb, &mock, 1);
-    assert!(cb.allow_request(), "a leaked seed-style probe");
-    mock.increment(LIMIT - Duration::from_secs(1));
+    assert!(cb.allow_request(), "a leaked unticketed probe");
+    mock.increment(Duration::from_secs(3 * YEAR));
+    // The first poll resolves it: no success, so it reopens for a fresh
+    // `open_duration`, after which a request is a probe again.
+    assert_eq!(cb.state(), State::Open, "wedged in HALF_OPEN");
+    assert_eq!(cb.snapshot().open_remaining, Some(OPEN));
+    mock.increment(OPEN);
+    let probe = cb.try_acquire().expect("a probe of a new half-open period");
+    probe.success();
+    assert_eq!(cb.state(), State::Closed);
+    let (cb, mock, _ev) = rig(consecutive(1, 1).reset_timeout(Duration::from_secs(3 * YEAR)));
+    to_half_open(&cb, &mock, 1);
+    assert!(cb.allow_request(), "a leaked unticketed probe");
+    mock.increment(Duration::from_secs(3 * YEAR) - Duration::from_nanos(1));
     assert_eq!(cb.state(), State::HalfOpen);
-    mock.increment(Duration::from_secs(1));
+    mock.increment(Duration::from_nanos(1));
     assert_eq!(cb.state(), State::Open, "R8: no success, reopened");
 }
 
@@ -1031,6 +1091,98 @@ fn r8_leaked_probe_never_wedges() {
 }
 
 // ---- R9 --------------------------------------------------------------------
+
+/// A breaker whose listener keeps only the latest generation (a rig that
+/// records every event would hold millions of them).
+fn flapper(probes: u32) -> (CircuitBreaker, Arc<Mock>, Arc<std::sync::atomic::AtomicU64>) {
+    let (clock, mock) = Clock::mock();
+    let gen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sink = gen.clone();
+    let cb = consecutive(1, probes)
+        .open_duration(Duration::from_millis(1))
+        .clock(clock)
+        .on_state_change(move |c: &StateChange<'_>| {
+            sink.store(c.generation, std::sync::atomic::Ordering::Relaxed);
+        })
+        .build()
+        .expect("valid configuration");
+    (cb, mock, gen)
+}
+
+/// From OPEN, makes `2 * cycles` transitions: each cycle waits
+/// `open_duration` (1 ms), takes the next request as a probe (OPEN →
+/// HALF_OPEN) and fails it (HALF_OPEN → OPEN). Ends OPEN.
+fn flap(cb: &CircuitBreaker, mock: &Mock, cycles: u64) {
+    for i in 0..cycles {
+        mock.increment(Duration::from_millis(1));
+        match cb.try_acquire() {
+            Ok(probe) => probe.failure(),
+            Err(r) => panic!("cycle {i}: a due OPEN breaker refused: {r:?} {cb:?}"),
+        }
+    }
+}
+
+/// A probe permit held across 2^22 transitions (exactly the span of the
+/// generation bits a HALF_OPEN word keeps) is still a probe of its own
+/// half-open period: its release frees no slot of the current period (R5)
+/// and its success does not close it (R9). One transition fewer or more is
+/// checked as well (the permit's period is odd or even distance away).
+#[test]
+fn r9_a_probe_held_across_2_pow_22_transitions_stays_stale() {
+    for extra in [0u64, 2] {
+        let (cb, mock, gen) = flapper(1);
+        fail(&cb);
+        mock.increment(Duration::from_millis(1));
+        let old = cb.try_acquire().expect("the first probe");
+        assert!(old.is_probe());
+        let period = gen.load(std::sync::atomic::Ordering::Relaxed);
+        // Leave the period without a verdict: R8 reopens (one transition).
+        mock.increment(RESET);
+        assert_eq!(cb.state(), State::Open);
+        // Then flap, and enter HALF_OPEN again 2^22 (+ extra) transitions
+        // after the held permit's period, taking its one slot.
+        flap(&cb, &mock, (1 << 21) - 1 + extra / 2);
+        mock.increment(Duration::from_millis(1));
+        let current = cb.try_acquire().expect("the current period's probe");
+        let now = gen.load(std::sync::atomic::Ordering::Relaxed);
+        // Checked modulo 2^22, so that the same test runs on an engine whose
+        // listener reports 22-bit generations.
+        assert_eq!(now.wrapping_sub(period) % (1 << 22), extra);
+        drop(old);
+        let r = cb
+            .try_acquire()
+            .expect_err("the only slot is the current probe's");
+        assert_eq!(r.state(), State::HalfOpen);
+        assert_eq!(cb.snapshot().half_open_calls, 1);
+        current.success();
+        assert_eq!(cb.state(), State::Closed);
+    }
+    // The same permit's success, rather than its drop.
+    let (cb, mock, gen) = flapper(1);
+    fail(&cb);
+    mock.increment(Duration::from_millis(1));
+    let old = cb.try_acquire().expect("the first probe");
+    let period = gen.load(std::sync::atomic::Ordering::Relaxed);
+    mock.increment(RESET);
+    assert_eq!(cb.state(), State::Open);
+    flap(&cb, &mock, (1 << 21) - 1);
+    mock.increment(Duration::from_millis(1));
+    let current = cb.try_acquire().expect("the current period's probe");
+    let now = gen.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(now.wrapping_sub(period) % (1 << 22), 0);
+    let before = cb.snapshot().total_successes;
+    old.success();
+    let s = cb.snapshot();
+    assert_eq!(
+        s.state,
+        State::HalfOpen,
+        "a stale success closed the breaker"
+    );
+    assert_eq!(s.half_open_calls, 1);
+    assert_eq!(s.total_successes, before + 1, "still counted in the totals");
+    current.failure();
+    assert_eq!(cb.state(), State::Open);
+}
 
 #[test]
 fn r9_stale_verdict_does_not_move_state() {
@@ -1159,7 +1311,7 @@ fn r10_one_listener_call_per_transition() {
             (State::HalfOpen, State::Closed),
         ]
     );
-    let gens: Vec<u32> = list.iter().map(|e| e.3).collect();
+    let gens: Vec<u64> = list.iter().map(|e| e.3).collect();
     assert_eq!(gens, vec![1, 2, 3, 4, 5]);
 }
 
