@@ -43,7 +43,7 @@
 //! 1. **Wrap a call**: [`CircuitBreaker::call`],
 //!    [`CircuitBreaker::call_with_fallback`], [`CircuitBreaker::call_async`].
 //! 2. **Direct**: [`CircuitBreaker::try_acquire`] returns a [`Permit`] to
-//!    report `success()` or `failure()` on; or the seed-style
+//!    report `success()` or `failure()` on; or the unticketed
 //!    [`allow_request`](CircuitBreaker::allow_request) /
 //!    [`on_success`](CircuitBreaker::on_success) /
 //!    [`on_failure`](CircuitBreaker::on_failure).

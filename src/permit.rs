@@ -15,7 +15,7 @@ use crate::window::Outcome;
 /// Dropping a permit without a verdict (an early return, a cancelled future)
 /// releases it: it counts neither way, and a half-open probe slot is freed.
 /// Dropping it **while the thread is panicking** counts as a failure, so a
-/// guarded call that panics is a failure (SPEC §1). (`call_async` tells the
+/// guarded call that panics is a failure. (`call_async` tells the
 /// two apart more finely: its future dropped during a panic that did not
 /// come out of the guarded future is a cancellation.)
 ///
@@ -108,7 +108,7 @@ impl<'a> Permit<'a> {
         self.ticket
     }
 
-    /// Gives the slot up to the seed-style API: no release, no verdict.
+    /// Gives the slot up to the unticketed API: no release, no verdict.
     pub(crate) fn forget(self) {
         std::mem::forget(self);
     }
