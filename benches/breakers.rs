@@ -1,8 +1,9 @@
 //! Criterion benches: fusebox against the floors, a naive `Mutex` breaker,
 //! recloser and failsafe, per operation and per thread count.
 //!
-//! Run: `cargo bench --bench breakers` (all groups) or
-//! `cargo bench --bench breakers -- closed_success` (one group).
+//! Run: `cargo bench -p fusebox-benches --bench breakers` (all groups) or
+//! `cargo bench -p fusebox-benches --bench breakers -- closed_success` (one
+//! group).
 //!
 //! # How to read the figures
 //!
@@ -20,7 +21,7 @@
 //! a perfect contender, and the aggregate should stay flat.
 //!
 //! The contenders live in `benches/common/contenders.rs`, shared with
-//! `examples/contention.rs`.
+//! `benches/contention.rs`.
 
 use std::time::Duration;
 

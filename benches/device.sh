@@ -7,8 +7,8 @@
 #
 # Here (with crates.io), build both executables:
 #
-#     cargo build --release --example contention
-#     cargo bench --bench breakers --no-run     # prints target/release/deps/breakers-<hash>
+#     cargo build --release -p fusebox-benches --bin contention   # target/release/contention
+#     cargo bench -p fusebox-benches --bench breakers --no-run      # prints target/release/deps/breakers-<hash>
 #
 # There, with those two files carried along, from the repository root:
 #
@@ -30,13 +30,13 @@ budget="${BUDGET_S:-480}"
 secs="${SECS:-1.05}"
 rounds="${ROUNDS:-7}"
 groups="${BENCH_GROUPS:-all}"
-runner="${RUNNER:-target/release/examples/contention}"
+runner="${RUNNER:-target/release/contention}"
 bench="${BENCH:-$(ls -t target/release/deps/breakers-* 2>/dev/null | grep -v '\.d$' | head -n 1 || true)}"
 start=$(date +%s)
 left() { echo $((budget - ($(date +%s) - start))); }
 
 if [ ! -x "$runner" ]; then
-  echo "no runner at $runner: build it first (cargo build --release --example contention)" >&2
+  echo "no runner at $runner: build it first (cargo build --release -p fusebox-benches --bin contention)" >&2
   exit 2
 fi
 mkdir -p "$out"

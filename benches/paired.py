@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issue 4's ratios from the contention runner's slices, paired round by round.
 
-    cargo run --release --example contention -- \
+    cargo run --release -p fusebox-benches --bin contention -- \
         --group closed_success,closed_mixed,open_reject --threads 1,2 \
         --secs 2.1 --rounds 21 --slices target/slices.csv
     python3 benches/paired.py target/slices.csv

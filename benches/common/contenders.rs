@@ -1,5 +1,5 @@
 //! The contenders shared by `benches/breakers.rs` and
-//! `examples/contention.rs` (both include this file with `#[path]`), and the
+//! `benches/contention.rs` (both include this file with `#[path]`), and the
 //! pool of pre-spawned worker threads that drives them.
 //!
 //! A [`Contender`] runs a batch of operations on the calling worker thread;

@@ -2,9 +2,9 @@
 //! for a range of thread counts, as a table, a CSV file and an SVG chart.
 //!
 //! ```text
-//! cargo run --release --example contention -- --threads 1,2,4,8,16 --secs 1
-//! cargo run --release --example contention -- --group all --csv out.csv --svg out.svg
-//! cargo run --release --example contention -- --memory
+//! cargo run --release -p fusebox-benches --bin contention -- --threads 1,2,4,8,16 --secs 1
+//! cargo run --release -p fusebox-benches --bin contention -- --group all --csv out.csv --svg out.svg
+//! cargo run --release -p fusebox-benches --bin contention -- --memory
 //! ```
 //!
 //! Options (all optional):
@@ -44,7 +44,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-#[path = "../benches/common/contenders.rs"]
+#[path = "common/contenders.rs"]
 mod contenders;
 
 use contenders::{contenders, default_thread_counts, start_upkeep, Group, Pool};
@@ -161,11 +161,7 @@ fn main() -> ExitCode {
     let mut slice_rows = String::from("group,contender,threads,round,ns_per_op_thread\n");
     let mut failed = false;
 
-    let wanted = |n: &str| {
-        args.only
-            .as_ref()
-            .map_or(true, |o| o.iter().any(|x| x == n))
-    };
+    let wanted = |n: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|x| x == n));
     // What runs together: without `--rounds`, one group at one thread count
     // at a time (group by group); with it, every group at every thread
     // count, round by round, so that ratios across groups and across thread

@@ -5,9 +5,9 @@
 //!
 //! Cases: 256 by default; `PROPTEST_CASES=N` overrides it.
 
-#[path = "support/harness.rs"]
+#[path = "../../tests/support/harness.rs"]
 mod harness;
-#[path = "support/model.rs"]
+#[path = "../../tests/support/model.rs"]
 mod model;
 
 use harness::{debug_word, run, Cfg, Op};
