@@ -13,7 +13,7 @@
 //!    cached value is served while it is open;
 //! 3. `try_acquire` + `Permit`: half-open probe slots, a permit dropped
 //!    without a verdict, and `reset_timeout` resolving a half-open breaker;
-//! 4. the seed-style `allow_request` / `on_success` / `on_failure`;
+//! 4. the unticketed `allow_request` / `on_success` / `on_failure`;
 //! 5. `call_async`, polled by a ten-line executor (fusebox needs no runtime);
 //! 6. a `Registry` and its `get_states()` table.
 //!
@@ -244,7 +244,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // ---------------------------------------------------------------- 4
     println!();
-    println!("4. seed-style `allow_request` / `on_success` / `on_failure`");
+    println!("4. unticketed `allow_request` / `on_success` / `on_failure`");
     let legacy = CircuitBreaker::builder("legacy")
         .consecutive_failure_threshold(2)
         .clock(clock.clone())

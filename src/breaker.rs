@@ -61,7 +61,7 @@
 //!   written by `AcqRel` CAS by every failure that checks R2, after its
 //!   window record, so a failure that sums the window sees every earlier
 //!   failure's record; see [`crate::budget`] for its protocol and orderings.
-//! * `seed` (`generation (44) | count (20)`) counts the probe slots that
+//! * `unticketed` (`generation (44) | count (20)`) counts the probe slots that
 //!   unticketed [`allow_request`](CircuitBreaker::allow_request)s took in
 //!   one half-open period, so that an unticketed verdict in HALF_OPEN
 //!   counts as a probe's only if an unticketed admission of that period is
@@ -93,7 +93,7 @@ use crossbeam_utils::CachePadded;
 use crate::budget::{ScanBudget, Take};
 use crate::clock::BreakerClock;
 use crate::config::{Builder, Config};
-use crate::error::{Name, Refusal, Rejected};
+use crate::error::{Name, Rejected, Rejection};
 use crate::events::{emit, Reason, StateChange};
 use crate::permit::Permit;
 use crate::policy;
@@ -150,29 +150,29 @@ struct Core {
     /// The generation of the latest CLOSED state.
     closed_gen: AtomicU64,
     /// Unticketed probe slots of one half-open period (see `# Orderings`).
-    seed: AtomicU64,
+    unticketed: AtomicU64,
 }
 
-/// The `seed` word: the period's generation above (44 low bits), the count
+/// The `unticketed` word: the period's generation above (44 low bits), the count
 /// below (at most `half_open_max_calls`, 20 bits).
-const SEED_GEN_SHIFT: u32 = 20;
-const SEED_COUNT_MASK: u64 = (1 << SEED_GEN_SHIFT) - 1;
+const UNTICKETED_GEN_SHIFT: u32 = 20;
+const UNTICKETED_COUNT_MASK: u64 = (1 << UNTICKETED_GEN_SHIFT) - 1;
 
 #[inline]
-fn seed_word(gen: u64, count: u64) -> u64 {
-    (gen << SEED_GEN_SHIFT) | count
+fn unticketed_word(gen: u64, count: u64) -> u64 {
+    (gen << UNTICKETED_GEN_SHIFT) | count
 }
 
-/// The seed word's label for period `gen`.
+/// The unticketed word's label for period `gen`.
 #[inline]
-fn seed_gen(word: u64) -> u64 {
-    word >> SEED_GEN_SHIFT
+fn unticketed_gen(word: u64) -> u64 {
+    word >> UNTICKETED_GEN_SHIFT
 }
 
-/// `gen` as the seed word keeps it.
+/// `gen` as the unticketed word keeps it.
 #[inline]
-fn seed_label(gen: u64) -> u64 {
-    seed_gen(seed_word(gen, 0))
+fn unticketed_label(gen: u64) -> u64 {
+    unticketed_gen(unticketed_word(gen, 0))
 }
 
 /// Advances `cell` to `value` unless it already holds `value` or more.
@@ -278,7 +278,7 @@ impl CircuitBreaker {
                 era: AtomicU64::new(0),
                 period: AtomicU64::new(0),
                 closed_gen: AtomicU64::new(0),
-                seed: AtomicU64::new(0),
+                unticketed: AtomicU64::new(0),
             }),
             failures: CachePadded::new(FailureWords {
                 consecutive: AtomicU64::new(0),
@@ -339,20 +339,20 @@ impl CircuitBreaker {
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         match self.admit() {
             Ok(permit) => Ok(permit),
-            Err(refusal) => Err(self.rejected(refusal)),
+            Err(rejection) => Err(self.rejected(rejection)),
         }
     }
 
-    /// The public error for `refusal`: this breaker's name attached.
+    /// The public error for `rejection`: this breaker's name attached.
     #[inline(always)]
-    pub(crate) fn rejected(&self, refusal: Refusal) -> Rejected {
-        refusal.named(self.reject_name.clone())
+    pub(crate) fn rejected(&self, rejection: Rejection) -> Rejected {
+        rejection.named(self.reject_name.clone())
     }
 
     /// Admission with the CLOSED case inlined into the caller (one load, no
     /// clock) and everything else out of line.
     #[inline(always)]
-    pub(crate) fn admit(&self) -> Result<Permit<'_>, Refusal> {
+    pub(crate) fn admit(&self) -> Result<Permit<'_>, Rejection> {
         let bits = self.core.word.load(Ordering::Acquire);
         if Word::is_closed(bits) {
             return Ok(Permit::new(self, bits, false));
@@ -381,7 +381,7 @@ impl CircuitBreaker {
     /// whenever `since` is the stamp's, as it is but for a few instructions
     /// after a transition).
     #[inline(always)]
-    fn reject_if_still_open(&self, bits: u64) -> Option<Refusal> {
+    fn reject_if_still_open(&self, bits: u64) -> Option<Rejection> {
         let now = self.clock.now();
         let span = Stamp::span(self.core.stamp.load(Ordering::Acquire), bits, now);
         let age = now.wrapping_sub(self.core.since.load(Ordering::Acquire));
@@ -391,12 +391,12 @@ impl CircuitBreaker {
             return None;
         }
         self.count_rejection();
-        Some(Refusal::open(self.config.open_nanos - span))
+        Some(Rejection::open(self.config.open_nanos - span))
     }
 
     #[cold]
     #[inline(never)]
-    fn acquire_slow(&self, w: Word) -> Result<Permit<'_>, Refusal> {
+    fn acquire_slow(&self, w: Word) -> Result<Permit<'_>, Rejection> {
         let now = self.clock.now();
         let mut w = w;
         loop {
@@ -414,7 +414,7 @@ impl CircuitBreaker {
                         }
                         let left = self.config.open_nanos - elapsed;
                         self.count_rejection();
-                        return Err(Refusal::open(left));
+                        return Err(Rejection::open(left));
                     }
                     // R4: this request moves the breaker and is its first probe.
                     let gen = w.gen + 1;
@@ -430,7 +430,7 @@ impl CircuitBreaker {
                     }
                     if w.inflight >= self.config.half_open_max_calls {
                         self.count_rejection();
-                        return Err(Refusal::half_open(self.config.half_open_max_calls));
+                        return Err(Rejection::half_open(self.config.half_open_max_calls));
                     }
                     // The period's whole generation, loaded before the slot
                     // CAS: the permit's ticket.
@@ -470,16 +470,16 @@ impl CircuitBreaker {
         tracing::debug!(breaker = &*self.name, "request rejected");
     }
 
-    /// Seed-style admission: `true` admits one call, which the caller must
+    /// Unticketed admission: `true` admits one call, which the caller must
     /// follow with [`on_success`](Self::on_success) or
     /// [`on_failure`](Self::on_failure). In HALF_OPEN it takes a probe slot,
-    /// which the next seed-style verdict of that half-open period releases.
+    /// which the next unticketed verdict of that half-open period releases.
     /// A `false` counts as a rejection.
     pub fn allow_request(&self) -> bool {
         match self.admit() {
             Ok(permit) => {
                 if permit.is_probe() {
-                    self.seed_admitted(permit.generation());
+                    self.unticketed_admitted(permit.generation());
                 }
                 permit.forget();
                 true
@@ -488,19 +488,19 @@ impl CircuitBreaker {
         }
     }
 
-    /// Seed-style success, a verdict of the *current* generation: in CLOSED
+    /// Unticketed success, a verdict of the *current* generation: in CLOSED
     /// it resets the consecutive count; in HALF_OPEN it releases a probe
-    /// slot as a success if a seed-style [`allow_request`](Self::allow_request)
-    /// of this half-open period took one that no seed-style verdict has
+    /// slot as a success if an unticketed [`allow_request`](Self::allow_request)
+    /// of this half-open period took one that no unticketed verdict has
     /// released yet, and otherwise only reaches the totals (it is then the
     /// verdict of a call admitted before the breaker opened, R9, and must
     /// not free a slot a [`Permit`] holds, R5); in OPEN it only reaches the
     /// totals.
     ///
-    /// Seed-style verdicts carry no ticket, so while seed-style probes are
+    /// Unticketed verdicts carry no ticket, so while unticketed probes are
     /// out, the verdict of a call admitted earlier (before the breaker
     /// opened, or in an earlier half-open period) cannot be told from
-    /// theirs and releases one of their slots; and a seed-style probe
+    /// theirs and releases one of their slots; and an unticketed probe
     /// still out when the breaker closes reports into CLOSED, as a current
     /// verdict. Use [`try_acquire`](Self::try_acquire) or the call wrappers
     /// where calls can outlive a transition.
@@ -508,7 +508,7 @@ impl CircuitBreaker {
         self.unpaired_verdict(Outcome::Success);
     }
 
-    /// Seed-style failure, a verdict of the current generation: in CLOSED it
+    /// Unticketed failure, a verdict of the current generation: in CLOSED it
     /// may trip (R1, R2); in HALF_OPEN it reopens (R7) under the same
     /// condition as [`on_success`](Self::on_success) releases a slot, and
     /// otherwise only reaches the totals; in OPEN it only reaches the
@@ -527,7 +527,7 @@ impl CircuitBreaker {
                     let Some(gen) = self.gen_of(w) else {
                         continue; // `w` went stale under us
                     };
-                    if self.seed_released(gen) {
+                    if self.unticketed_released(gen) {
                         return self.probe_verdict(gen, outcome);
                     }
                     return self.window.count_total(outcome);
@@ -546,31 +546,31 @@ impl CircuitBreaker {
     /// of generation `gen`: one more unticketed verdict of it is owed a
     /// slot.
     #[cold]
-    fn seed_admitted(&self, gen: u64) {
-        self.seed_update(gen, 1);
+    fn unticketed_admitted(&self, gen: u64) {
+        self.unticketed_update(gen, 1);
     }
 
-    /// The seed word counts `add` more for period `gen`, or starts counting
+    /// The unticketed word counts `add` more for period `gen`, or starts counting
     /// for it (at `add`) if it held another period's count and `gen` is the
     /// current state. A period that is over records nothing: its slots went
     /// with it.
-    fn seed_update(&self, gen: u64, add: u64) {
-        let seed = &self.core.seed;
-        let mut cur = seed.load(Ordering::Acquire);
+    fn unticketed_update(&self, gen: u64, add: u64) {
+        let word = &self.core.unticketed;
+        let mut cur = word.load(Ordering::Acquire);
         loop {
-            let next = if seed_gen(cur) == seed_label(gen) {
+            let next = if unticketed_gen(cur) == unticketed_label(gen) {
                 if add == 0 {
                     return;
                 }
-                seed_word(gen, (cur & SEED_COUNT_MASK) + add)
+                unticketed_word(gen, (cur & UNTICKETED_COUNT_MASK) + add)
             } else if !self.in_period(gen) {
-                // Asked of the state word, not of the seed word's
+                // Asked of the state word, not of the unticketed word's
                 // generation, which may be any number of periods old.
                 return;
             } else {
-                seed_word(gen, add)
+                unticketed_word(gen, add)
             };
-            match seed.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+            match word.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return,
                 Err(actual) => cur = actual,
             }
@@ -579,14 +579,14 @@ impl CircuitBreaker {
 
     /// Takes one owed unticketed slot of the half-open period of generation
     /// `gen`; `false` if none is owed (the verdict is stale).
-    fn seed_released(&self, gen: u64) -> bool {
-        let seed = &self.core.seed;
-        let mut cur = seed.load(Ordering::Acquire);
+    fn unticketed_released(&self, gen: u64) -> bool {
+        let word = &self.core.unticketed;
+        let mut cur = word.load(Ordering::Acquire);
         loop {
-            if seed_gen(cur) != seed_label(gen) || cur & SEED_COUNT_MASK == 0 {
+            if unticketed_gen(cur) != unticketed_label(gen) || cur & UNTICKETED_COUNT_MASK == 0 {
                 return false;
             }
-            match seed.compare_exchange_weak(cur, cur - 1, Ordering::AcqRel, Ordering::Acquire) {
+            match word.compare_exchange_weak(cur, cur - 1, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
@@ -609,7 +609,7 @@ impl CircuitBreaker {
     ///
     /// The success case is inlined whole into the caller: measured, an
     /// out-of-line call here let the count's CAS wait for the clock reading
-    /// and doubled the cost of a call (`docs/benchmarks-log.md`, "Where the
+    /// and doubled the cost of a call (the old `docs/benchmarks-log.md` in git history, "Where the
     /// time goes").
     #[inline(always)]
     fn closed_verdict(&self, admitted: u64, outcome: Outcome) {
@@ -987,7 +987,7 @@ impl CircuitBreaker {
         match to.state {
             State::Closed => self.sweep(to.era),
             // Counts owed to an earlier period go with it.
-            State::HalfOpen => self.seed_update(gen, 0),
+            State::HalfOpen => self.unticketed_update(gen, 0),
             State::Open => {}
         }
         let change = StateChange {
@@ -1434,7 +1434,7 @@ mod tests {
     /// `open_duration` elapsed: the next request opens a half-open period.
     fn tripped_and_due(probes: u32) -> CircuitBreaker {
         let (clock, mock) = quanta::Clock::mock();
-        let cb = CircuitBreaker::builder("seed")
+        let cb = CircuitBreaker::builder("unticketed")
             .consecutive_failure_threshold(1)
             .half_open_max_calls(probes)
             .clock(clock)
@@ -1447,47 +1447,59 @@ mod tests {
 
     /// An unticketed admission whose half-open period ended before it
     /// recorded its slot (its thread stalled between the slot's CAS and
-    /// the seed word) leaves a later period's owed slots alone.
+    /// the unticketed word) leaves a later period's owed slots alone.
     #[test]
     fn a_late_unticketed_admission_leaves_a_later_period_alone() {
         let cb = tripped_and_due(2);
         assert!(cb.allow_request(), "an unticketed probe of this period");
         let gen = cb.generation();
-        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 1));
+        assert_eq!(
+            cb.core.unticketed.load(Ordering::Relaxed),
+            unticketed_word(gen, 1)
+        );
         // The stalled admission of a period two transitions back.
-        cb.seed_admitted(gen - 2);
-        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 1));
+        cb.unticketed_admitted(gen - 2);
+        assert_eq!(
+            cb.core.unticketed.load(Ordering::Relaxed),
+            unticketed_word(gen, 1)
+        );
         cb.on_success(); // still owed: a probe success
         let s = cb.snapshot();
         assert_eq!((s.state, s.half_open_calls), (State::HalfOpen, 0));
-        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
+        assert_eq!(
+            cb.core.unticketed.load(Ordering::Relaxed),
+            unticketed_word(gen, 0)
+        );
         // Nor does one of any generation but the current period's, those
         // that share its 22 bits included.
         for other in [gen - 1, gen + 1, gen + 2, gen + (1 << 22)] {
-            cb.seed_admitted(other);
-            assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
+            cb.unticketed_admitted(other);
+            assert_eq!(
+                cb.core.unticketed.load(Ordering::Relaxed),
+                unticketed_word(gen, 0)
+            );
         }
     }
 
-    /// The seed word may hold a period of any age, with counts still owed
+    /// The unticketed word may hold a period of any age, with counts still owed
     /// (a breaker used through permits for a long time, or a reset lost to
     /// a stalled thread). Entering a new half-open period clears them, and
     /// its first unticketed admission counts.
     #[test]
-    fn a_seed_word_of_any_age_yields_to_a_new_period() {
+    fn an_unticketed_word_of_any_age_yields_to_a_new_period() {
         for age in [1u64, 2, 1 << 20, (1 << 22) - 1, 1 << 22, (1 << 44) - 1] {
             let cb = tripped_and_due(1);
-            // The period the next request opens, and a seed word left `age`
+            // The period the next request opens, and an unticketed word left `age`
             // generations away from it, with counts owed.
             let gen = cb.generation() + 1;
             cb.core
-                .seed
-                .store(seed_word(gen.wrapping_sub(age), 5), Ordering::Relaxed);
+                .unticketed
+                .store(unticketed_word(gen.wrapping_sub(age), 5), Ordering::Relaxed);
             assert!(cb.allow_request(), "the R4 request, unticketed");
             assert_eq!(cb.generation(), gen);
             assert_eq!(
-                cb.core.seed.load(Ordering::Relaxed),
-                seed_word(gen, 1),
+                cb.core.unticketed.load(Ordering::Relaxed),
+                unticketed_word(gen, 1),
                 "age {age}"
             );
             cb.on_success();
@@ -1499,15 +1511,20 @@ mod tests {
         }
     }
 
-    /// Entering HALF_OPEN resets the seed word to the new period, so a
+    /// Entering HALF_OPEN resets the unticketed word to the new period, so a
     /// count owed to an ended period never outlives it.
     #[test]
     fn entering_half_open_clears_an_ended_periods_counts() {
         let cb = tripped_and_due(1);
-        cb.core.seed.store(seed_word(7, 3), Ordering::Relaxed);
+        cb.core
+            .unticketed
+            .store(unticketed_word(7, 3), Ordering::Relaxed);
         assert_eq!(cb.state(), State::HalfOpen);
         let gen = cb.generation();
-        assert_eq!(cb.core.seed.load(Ordering::Relaxed), seed_word(gen, 0));
+        assert_eq!(
+            cb.core.unticketed.load(Ordering::Relaxed),
+            unticketed_word(gen, 0)
+        );
         cb.on_failure(); // owed nothing: totals only
         assert_eq!(cb.state(), State::HalfOpen);
     }

@@ -34,7 +34,7 @@ impl CircuitBreaker {
     {
         let permit = match self.admit() {
             Ok(permit) => permit,
-            Err(refusal) => return Err(CallError::Rejected(self.rejected(refusal))),
+            Err(rejection) => return Err(CallError::Rejected(self.rejected(rejection))),
         };
         match f() {
             Ok(value) => {
@@ -102,7 +102,7 @@ impl CircuitBreaker {
     {
         let permit = match self.admit() {
             Ok(permit) => permit,
-            Err(refusal) => return Err(CallError::Rejected(self.rejected(refusal))),
+            Err(rejection) => return Err(CallError::Rejected(self.rejected(rejection))),
         };
         let mut in_flight = InFlight {
             permit: Some(permit),

@@ -154,7 +154,7 @@ impl BreakerClock {
     /// unless it is 0 (no upkeep runs); a word that is always 0 for the
     /// other sources, which then read their clock. So an OPEN rejection in
     /// `Recent` tests no mode: 4 instructions where the match on the source
-    /// took 9 (`docs/benchmarks-log.md`, "Code layout").
+    /// took 9 (the old `docs/benchmarks-log.md` in git history, "Code layout").
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         match self.tick.load(std::sync::atomic::Ordering::Relaxed) {
@@ -214,7 +214,7 @@ impl BreakerClock {
     /// the window's bounds check of the reading against the hinted bucket
     /// (a multiply, a subtraction and a compare): in the runner's loop a
     /// `Recent` success went from 76 instructions to 64
-    /// (`docs/benchmarks-log.md`, "Code layout").
+    /// (the old `docs/benchmarks-log.md` in git history, "Code layout").
     #[inline(always)]
     pub(crate) fn current_epoch(&self) -> u64 {
         self.cell.load(std::sync::atomic::Ordering::Relaxed)

@@ -236,7 +236,7 @@ impl Builder {
             return Err(ConfigError::new(
                 "error_threshold_percentage",
                 "must be in (0, 100]",
-                format!("{p}"),
+                float_text(p),
             ));
         }
         if self.consecutive_failure_threshold == 0 {
@@ -314,6 +314,17 @@ impl Builder {
             stripes,
             listener: self.listener,
         })
+    }
+}
+
+/// `p` as an error message prints it: plainly where that is short, in
+/// exponent form where it would run to many digits (`1e300`, `1e-12`).
+fn float_text(p: f64) -> String {
+    let magnitude = p.abs();
+    if magnitude != 0.0 && !(1e-4..1e6).contains(&magnitude) && p.is_finite() {
+        format!("{p:e}")
+    } else {
+        format!("{p}")
     }
 }
 
@@ -463,6 +474,28 @@ mod tests {
         assert_eq!(c.window_buckets, 10);
         assert_eq!(c.bucket_nanos, 6_000_000_000);
         assert!(c.stripes.is_power_of_two() && c.stripes <= MAX_STRIPES);
+    }
+
+    #[test]
+    fn huge_and_tiny_floats_print_in_exponent_form() {
+        let text = |p: f64| err(Builder::new("x").error_threshold_percentage(p)).to_string();
+        assert_eq!(
+            text(1e300),
+            "error_threshold_percentage must be in (0, 100], got 1e300"
+        );
+        assert_eq!(
+            text(-1e300),
+            "error_threshold_percentage must be in (0, 100], got -1e300"
+        );
+        assert!(text(f64::MAX).ends_with("got 1.7976931348623157e308"));
+        assert!(text(-1e-12).ends_with("got -1e-12"));
+        assert!(text(-f64::MIN_POSITIVE).ends_with("got -2.2250738585072014e-308"));
+        assert!(text(100.5).ends_with("got 100.5"));
+        assert!(text(250_000.0).ends_with("got 250000"));
+        assert!(text(-0.25).ends_with("got -0.25"));
+        assert!(text(0.0).ends_with("got 0"));
+        assert!(text(f64::INFINITY).ends_with("got inf"));
+        assert!(text(f64::NEG_INFINITY).ends_with("got -inf"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ const INLINE_NAME: usize = 23;
 /// forwarding). That cost about 12 ns per rejected `call` on the benchmark
 /// machine.
 pub(crate) struct Name {
-    inline: Inline,
+    inline: InlineName,
     // Not part of any atomic protocol: a plain shared string for long
     // names, behind a thin pointer (one word, not `Arc<str>`'s two).
     shared: Option<std::sync::Arc<Box<str>>>,
@@ -28,7 +28,7 @@ pub(crate) struct Name {
 
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
-struct Inline([u8; INLINE_NAME + 1]);
+struct InlineName([u8; INLINE_NAME + 1]);
 
 impl Clone for Name {
     /// The shared string's branch first, then the inline bytes: in the
@@ -53,7 +53,7 @@ impl Clone for Name {
 impl Name {
     pub(crate) fn new(name: &std::sync::Arc<str>) -> Name {
         let b = name.as_bytes();
-        let mut inline = Inline([0; INLINE_NAME + 1]);
+        let mut inline = InlineName([0; INLINE_NAME + 1]);
         if b.len() <= INLINE_NAME {
             inline.0[..b.len()].copy_from_slice(b);
             inline.0[INLINE_NAME] = b.len() as u8;
@@ -86,6 +86,26 @@ impl Name {
     }
 }
 
+/// A breaker's name as messages print it: control characters, backslashes
+/// and other unprintable characters escaped (`\n`, `\u{1b}`), so a name can
+/// neither break a log line nor forge one. Quotes stay as they are.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        for c in self.0.chars() {
+            let mut esc = c.escape_debug();
+            if c == '\'' || c == '"' || esc.len() == 1 {
+                f.write_char(c)?;
+            } else {
+                esc.try_for_each(|e| f.write_char(e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A request the breaker refused: it is OPEN, or HALF_OPEN with every probe
 /// slot taken. The protected code did not run.
 ///
@@ -104,7 +124,7 @@ impl Name {
 #[derive(Clone)]
 pub struct Rejected {
     name: Name,
-    refusal: Refusal,
+    rejection: Rejection,
 }
 
 /// A rejection before the breaker's name is attached. Two words, so the
@@ -112,7 +132,7 @@ pub struct Rejected {
 /// where it builds its own return value (see `Name` for why copies of a
 /// wider value cost so much here).
 #[derive(Clone, Copy)]
-pub(crate) struct Refusal {
+pub(crate) struct Rejection {
     /// `retry_after` in nanoseconds; `NO_RETRY` for `None`.
     retry_nanos: u64,
     /// The state (low byte) and the probe slots (high 32 bits).
@@ -125,14 +145,14 @@ const NO_RETRY: u64 = u64::MAX;
 /// less a nanosecond): one short of the `NO_RETRY` marker.
 pub(crate) const MAX_OPEN_NANOS: u64 = NO_RETRY - 1;
 
-impl Refusal {
+impl Rejection {
     /// Refused while OPEN, `retry_nanos` before the next half-open attempt.
     /// It is at most the configuration's `open_nanos`, which stops short of
     /// `NO_RETRY` (see [`MAX_OPEN_NANOS`]), so no clamp is needed here.
     #[inline]
-    pub(crate) fn open(retry_nanos: u64) -> Refusal {
+    pub(crate) fn open(retry_nanos: u64) -> Rejection {
         debug_assert!(retry_nanos <= MAX_OPEN_NANOS);
-        Refusal {
+        Rejection {
             retry_nanos,
             meta: State::Open as u64,
         }
@@ -140,8 +160,8 @@ impl Refusal {
 
     /// Refused while HALF_OPEN: all `probe_slots` are taken.
     #[inline]
-    pub(crate) fn half_open(probe_slots: u32) -> Refusal {
-        Refusal {
+    pub(crate) fn half_open(probe_slots: u32) -> Rejection {
+        Rejection {
             retry_nanos: NO_RETRY,
             meta: State::HalfOpen as u64 | u64::from(probe_slots) << 32,
         }
@@ -152,7 +172,7 @@ impl Refusal {
     pub(crate) fn named(self, name: Name) -> Rejected {
         Rejected {
             name,
-            refusal: self,
+            rejection: self,
         }
     }
 }
@@ -165,7 +185,7 @@ impl Rejected {
 
     /// The breaker's state when it refused: `Open` or `HalfOpen`.
     pub fn state(&self) -> State {
-        if self.refusal.meta as u8 == State::HalfOpen as u8 {
+        if self.rejection.meta as u8 == State::HalfOpen as u8 {
             State::HalfOpen
         } else {
             State::Open
@@ -175,12 +195,12 @@ impl Rejected {
     /// When open: the time left until the next request may become a
     /// half-open probe. `None` when every half-open probe slot was taken.
     pub fn retry_after(&self) -> Option<Duration> {
-        let nanos = self.refusal.retry_nanos;
+        let nanos = self.rejection.retry_nanos;
         (nanos != NO_RETRY).then(|| Duration::from_nanos(nanos))
     }
 
     fn probe_slots(&self) -> u32 {
-        (self.refusal.meta >> 32) as u32
+        (self.rejection.meta >> 32) as u32
     }
 }
 
@@ -196,25 +216,26 @@ impl fmt::Debug for Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = Escaped(self.name());
         match (self.state(), self.retry_after()) {
             (State::Open, Some(d)) => write!(
                 f,
                 "circuit breaker '{}' is open, will try half-open in {:.2}s",
-                self.name(),
+                name,
                 d.as_secs_f64()
             ),
             (State::HalfOpen, _) if self.probe_slots() == 1 => write!(
                 f,
                 "circuit breaker '{}' is half-open, its only probe slot is taken",
-                self.name()
+                name
             ),
             (State::HalfOpen, _) => write!(
                 f,
                 "circuit breaker '{}' is half-open, all {} probe slots are taken",
-                self.name(),
+                name,
                 self.probe_slots()
             ),
-            (state, _) => write!(f, "circuit breaker '{}' is {state}", self.name()),
+            (state, _) => write!(f, "circuit breaker '{}' is {state}", name),
         }
     }
 }
@@ -297,17 +318,34 @@ mod tests {
 
     #[test]
     fn messages_read_as_the_spec_says() {
-        let r = Refusal::open(12_345_000_000).named(name("api"));
+        let r = Rejection::open(12_345_000_000).named(name("api"));
         assert_eq!(
             r.to_string(),
             "circuit breaker 'api' is open, will try half-open in 12.35s"
         );
-        let r = Refusal::half_open(3).named(name("api"));
+        let r = Rejection::half_open(3).named(name("api"));
         assert_eq!(
             r.to_string(),
             "circuit breaker 'api' is half-open, all 3 probe slots are taken"
         );
         assert_eq!(r.retry_after(), None);
+    }
+
+    #[test]
+    fn names_print_with_control_characters_escaped() {
+        let given = "api\n[WARN] forged\u{1b}[2J\\\"'";
+        let r = Rejection::half_open(1).named(name(given));
+        assert_eq!(
+            r.to_string(),
+            r#"circuit breaker 'api\n[WARN] forged\u{1b}[2J\\"'' is half-open, its only probe slot is taken"#
+        );
+        // The name itself is kept as given; printable Unicode prints as is.
+        assert_eq!(r.name(), given);
+        assert_eq!(Escaped("zürich-€").to_string(), "zürich-€");
+        assert_eq!(
+            Escaped("tab\tbidi\u{202e}").to_string(),
+            "tab\\tbidi\\u{202e}"
+        );
     }
 
     #[test]
@@ -330,7 +368,7 @@ mod tests {
     fn call_error_sources() {
         let e: CallError<std::io::Error> = CallError::Failed(std::io::Error::other("x"));
         assert_eq!(e.source().unwrap().to_string(), "x");
-        let e: CallError<std::io::Error> = Refusal::half_open(1).named(name("a")).into();
+        let e: CallError<std::io::Error> = Rejection::half_open(1).named(name("a")).into();
         assert!(e.source().unwrap().is::<Rejected>());
         fn assert_traits<T: Error + Clone + Send + Sync + 'static>() {}
         assert_traits::<Rejected>();

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::error::Escaped;
 use crate::policy::Trip;
 use crate::state::State;
 
@@ -153,19 +154,22 @@ pub(crate) fn emit(change: &StateChange<'_>, listener: Option<&Listener>) {
             breaker = name,
             from = from.as_str(),
             %reason,
-            "circuit breaker '{name}' opened: {reason}"
+            "circuit breaker '{}' opened: {reason}",
+            Escaped(name)
         ),
         State::HalfOpen => tracing::info!(
             breaker = name,
             from = from.as_str(),
             %reason,
-            "circuit breaker '{name}' is half-open: {reason}"
+            "circuit breaker '{}' is half-open: {reason}",
+            Escaped(name)
         ),
         State::Closed => tracing::info!(
             breaker = name,
             from = from.as_str(),
             %reason,
-            "circuit breaker '{name}' closed: {reason}"
+            "circuit breaker '{}' closed: {reason}",
+            Escaped(name)
         ),
     }
     if let Some(listener) = listener {
@@ -184,7 +188,8 @@ pub(crate) fn emit(change: &StateChange<'_>, listener: Option<&Listener>) {
             tracing::error!(
                 breaker = name,
                 panic = what,
-                "circuit breaker '{name}': its state-change listener panicked ({what}); the change to {} stands",
+                "circuit breaker '{}': its state-change listener panicked ({what}); the change to {} stands",
+                Escaped(name),
                 to.as_str()
             );
         }

@@ -65,16 +65,16 @@
 //!   cancellation (no verdict).
 //! * A panic in a state-change listener is caught and logged at ERROR: the
 //!   transition stands and the request that made it goes on.
-//! * Seed-style [`on_success`](CircuitBreaker::on_success) /
+//! * Unticketed [`on_success`](CircuitBreaker::on_success) /
 //!   [`on_failure`](CircuitBreaker::on_failure) are verdicts of the current
 //!   generation; they never make a time-based transition themselves, and in
-//!   HALF_OPEN they count as a probe's only while a seed-style
+//!   HALF_OPEN they count as a probe's only while an unticketed
 //!   [`allow_request`](CircuitBreaker::allow_request) of that half-open
-//!   period holds a slot no seed-style verdict has released (SPEC R5 says
-//!   they release "one" slot; this is which). Any other seed-style verdict
+//!   period holds a slot no unticketed verdict has released (SPEC R5 says
+//!   they release "one" slot; this is which). Any other unticketed verdict
 //!   there (a call admitted while CLOSED that ends after the trip) reaches
 //!   the totals only, so it can neither reopen the breaker (R9) nor free a
-//!   slot a [`Permit`] holds (R5). While seed-style probes are out, such a
+//!   slot a [`Permit`] holds (R5). While unticketed probes are out, such a
 //!   verdict cannot be told from theirs: prefer permits where calls can
 //!   outlive a trip.
 //! * A clock that goes backwards reads as "no time passed"; a verdict whose
@@ -170,10 +170,10 @@ mod window;
 #[doc(hidden)]
 pub mod __loom {
     //! Internals for `loom-tests/`; not part of the public API.
-    pub use crate::loom_api::*;
+    pub use crate::loom_exports::*;
 }
 #[cfg(fusebox_loom)]
-mod loom_api;
+mod loom_exports;
 
 pub use breaker::CircuitBreaker;
 pub use clock::ClockMode;

@@ -483,13 +483,13 @@ impl Window {
     /// On the x86 machine the benchmarks run on, the locked instruction is
     /// a small part of the call: replacing the CAS with a plain store (an
     /// unsound experiment) saved about 0.3 ns of ~5.5, and cutting four
-    /// loads saved about as much (`docs/benchmarks-log.md`, "Where the time
+    /// loads saved about as much (the old `docs/benchmarks-log.md` in git history, "Where the time
     /// goes").
     /// Hence the geometry in one word, the divider loaded only on the slow path,
     /// and the tag's epoch and era checked in one compare.
     ///
     /// Two choices keep the CAS off the clock's critical path (measured on
-    /// x86, see `docs/benchmarks-log.md`, "The previous session's hot-path
+    /// x86, see the old `docs/benchmarks-log.md` in git history, "The previous session's hot-path
     /// rework"):
     ///
     /// * the slot comes from the *hint* (the newest epoch counted), not from

@@ -2,7 +2,7 @@
 //! `ConfigError`, `Permit`, `Rejected`, `CallError`, the call wrappers
 //! (sync, fallback, async with a hand-written executor), panics, `Snapshot`
 //! (and its JSON form with `serde`), the `quanta` re-export and the
-//! seed-style triple.
+//! unticketed triple.
 
 use std::error::Error;
 use std::future::Future;
@@ -1093,11 +1093,11 @@ fn api_recent_mode_on_a_users_clock_reads_that_clock_while_an_upkeep_runs() {
     );
 }
 
-// ---- seed-style triple ------------------------------------------------------------
+// ---- unticketed triple ------------------------------------------------------------
 
 #[test]
-fn api_seed_style_in_closed_and_open() {
-    let (cb, _mock) = small("seed", 2, 2);
+fn api_unticketed_in_closed_and_open() {
+    let (cb, _mock) = small("unticketed", 2, 2);
     assert!(cb.allow_request());
     cb.on_success();
     assert!(cb.allow_request());
@@ -1121,8 +1121,8 @@ fn api_seed_style_in_closed_and_open() {
 }
 
 #[test]
-fn api_seed_style_in_half_open() {
-    let (cb, mock) = small("seed", 1, 2);
+fn api_unticketed_in_half_open() {
+    let (cb, mock) = small("unticketed", 1, 2);
     half_open(&cb, &mock, 1);
     assert!(cb.allow_request());
     assert!(cb.allow_request());

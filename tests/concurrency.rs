@@ -112,9 +112,9 @@ fn r5_probes_in_flight_never_exceed_the_cap_under_threads() {
 }
 
 #[test]
-fn r5_seed_style_probes_never_exceed_the_cap_under_threads() {
+fn r5_unticketed_probes_never_exceed_the_cap_under_threads() {
     const MAX: u32 = 2;
-    let (cb, mock, _counts) = rig(CircuitBreaker::builder("r5-seed")
+    let (cb, mock, _counts) = rig(CircuitBreaker::builder("r5-unticketed")
         .consecutive_failure_threshold(1)
         .open_duration(OPEN)
         .reset_timeout(Duration::from_secs(3600))
@@ -135,7 +135,7 @@ fn r5_seed_style_probes_never_exceed_the_cap_under_threads() {
             });
         }
     });
-    // Leaked seed-style probes hold their slots: exactly MAX were handed out.
+    // Leaked unticketed probes hold their slots: exactly MAX were handed out.
     assert_eq!(allowed.load(Ordering::Relaxed), MAX);
     let s = cb.snapshot();
     assert_eq!(s.half_open_calls, MAX);

@@ -369,3 +369,27 @@ fn a_panicking_listener_is_logged_at_error_and_the_change_stands() {
         );
     });
 }
+
+#[test]
+fn a_name_with_control_characters_is_logged_escaped() {
+    let cap = Capture::default();
+    tracing::subscriber::with_default(cap.clone(), || {
+        let b = CircuitBreaker::builder("db\n[INFO] all clear\u{1b}[0m")
+            .consecutive_failure_threshold(1)
+            .open_duration(OPEN)
+            .reset_timeout(RESET);
+        let (cb, _mock, _ev) = rig(b);
+        fail(&cb);
+        let events = cap.take();
+        let loud = above_debug(&events);
+        assert_eq!(loud.len(), 1, "{events:?}");
+        let message = &loud[0].message;
+        assert!(
+            message.starts_with(r"circuit breaker 'db\n[INFO] all clear\u{1b}[0m' opened"),
+            "{message}"
+        );
+        assert!(!message.contains(['\n', '\u{1b}']), "{message:?}");
+        let rejected = cb.try_acquire().unwrap_err().to_string();
+        assert!(!rejected.contains(['\n', '\u{1b}']), "{rejected:?}");
+    });
+}

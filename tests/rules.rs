@@ -870,17 +870,17 @@ fn r7_any_probe_failure_reopens_with_a_fresh_open_duration() {
     assert_eq!(cb.state(), State::HalfOpen);
 }
 
-/// A seed-style verdict of a call admitted while CLOSED, arriving while
+/// An unticketed verdict of a call admitted while CLOSED, arriving while
 /// HALF_OPEN probes are held as permits, frees none of their slots: no
-/// seed-style admission of this half-open period is owed one. (It did,
+/// unticketed admission of this half-open period is owed one. (It did,
 /// and a third probe got in with `half_open_max_calls = 2`.)
 #[test]
-fn r5_a_seed_verdict_never_frees_a_permits_slot() {
+fn r5_an_unticketed_verdict_never_frees_a_permits_slot() {
     let (cb, mock, _ev) = rig(consecutive(1, 2));
     assert!(cb.allow_request(), "call A, admitted while CLOSED");
     to_half_open(&cb, &mock, 1);
     let p1 = cb.try_acquire().unwrap();
-    cb.on_success(); // A's verdict, paired as the seed style asks
+    cb.on_success(); // A's verdict, paired as the unticketed API asks
     let s = cb.snapshot();
     assert_eq!((s.half_open_calls, s.total_successes), (1, 1));
     let p2 = cb.try_acquire().unwrap();
@@ -895,31 +895,31 @@ fn r5_a_seed_verdict_never_frees_a_permits_slot() {
     );
 }
 
-/// The same with seed-style probes: each seed verdict releases a slot a
-/// seed admission of this half-open period took, never more, and one
+/// The same with unticketed probes: each unticketed verdict releases a slot a
+/// unticketed admission of this half-open period took, never more, and one
 /// owed to an earlier half-open period is not carried into the next.
 #[test]
-fn r5_seed_verdicts_release_only_seed_slots_of_this_period() {
+fn r5_unticketed_verdicts_release_only_unticketed_slots_of_this_period() {
     let (cb, mock, ev) = rig(consecutive(1, 2));
     to_half_open(&cb, &mock, 1);
     assert!(cb.allow_request());
     let permit = cb.try_acquire().unwrap();
-    cb.on_success(); // the seed probe's verdict
-    cb.on_success(); // one too many: no seed slot is owed
+    cb.on_success(); // the unticketed probe's verdict
+    cb.on_success(); // one too many: no unticketed slot is owed
     let s = cb.snapshot();
     assert_eq!((s.half_open_calls, s.total_successes), (1, 2));
     assert_eq!(s.state, State::HalfOpen, "one probe success of 2");
-    // Another half-open period: a seed slot taken in the last one and
+    // Another half-open period: an unticketed slot taken in the last one and
     // never released is not owed in this one.
     assert!(cb.allow_request());
-    permit.failure(); // reopens, with the seed probe still out
+    permit.failure(); // reopens, with the unticketed probe still out
     mock.increment(OPEN);
     let p = cb.try_acquire().unwrap();
-    cb.on_failure(); // the old seed probe's late verdict
+    cb.on_failure(); // the old unticketed probe's late verdict
     assert_eq!(
         cb.state(),
         State::HalfOpen,
-        "a stale seed failure never reopens"
+        "a stale unticketed failure never reopens"
     );
     p.success();
     assert_eq!(
@@ -929,10 +929,10 @@ fn r5_seed_verdicts_release_only_seed_slots_of_this_period() {
     );
 }
 
-/// R9's own example, in the seed style: a call admitted while CLOSED that
+/// R9's own example, with the unticketed API: a call admitted while CLOSED that
 /// fails after the breaker opened and went half-open does not reopen it.
 #[test]
-fn r9_a_seed_failure_admitted_while_closed_does_not_reopen() {
+fn r9_an_unticketed_failure_admitted_while_closed_does_not_reopen() {
     let (cb, mock, _ev) = rig(consecutive(1, 1));
     assert!(cb.allow_request(), "the slow call, admitted while CLOSED");
     to_half_open(&cb, &mock, 1);
@@ -945,7 +945,7 @@ fn r9_a_seed_failure_admitted_while_closed_does_not_reopen() {
 }
 
 #[test]
-fn r7_seed_style_failure_reopens() {
+fn r7_unticketed_failure_reopens() {
     let (cb, mock, ev) = rig(consecutive(1, 2));
     to_half_open(&cb, &mock, 1);
     assert!(cb.allow_request());
@@ -985,7 +985,7 @@ fn r8_reset_timeout_with_a_success_closes() {
 fn r8_reset_timeout_without_a_success_reopens() {
     let (cb, mock, ev) = rig(consecutive(1, 3));
     to_half_open(&cb, &mock, 1);
-    // Three leaked seed-style probes: every slot taken, for ever.
+    // Three leaked unticketed probes: every slot taken, for ever.
     for _ in 0..3 {
         assert!(cb.allow_request());
     }

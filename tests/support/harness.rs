@@ -1,5 +1,5 @@
 //! Drives the real breaker (on a mock clock) and the reference model side by
-//! side and reports the first divergence. Shared by `tests/model_proptest.rs`
+//! side and reports the first divergence. Shared by `model-tests/tests/model_proptest.rs`
 //! and `fuzz/fuzz_targets/breaker_vs_model.rs`.
 //!
 //! After every operation the harness compares the operation's own result

@@ -2,7 +2,7 @@
 //! integers and a list of verdicts.
 //!
 //! It is driven side by side with the real breaker (on a mock clock) by
-//! `tests/model_proptest.rs` and the `fuzz/` targets, which assert that the
+//! `model-tests/tests/model_proptest.rs` and the `fuzz/` targets, which assert that the
 //! two agree after every operation.
 //!
 //! Time is `u64` nanoseconds since the breaker was built, set by the driver
@@ -23,8 +23,8 @@
 //!   them (a probe success resets the consecutive count, a probe failure
 //!   adds one);
 //! * `on_success`/`on_failure` are verdicts of the current generation: in
-//!   CLOSED like a permit's, in HALF_OPEN like a probe's only if a seed-style
-//!   `allow_request` of this half-open period took a slot that no seed-style
+//!   CLOSED like a permit's, in HALF_OPEN like a probe's only if an unticketed
+//!   `allow_request` of this half-open period took a slot that no unticketed
 //!   verdict has released yet (else the totals only), in OPEN they reach the
 //!   totals only. They make no time-based transition;
 //! * window bucketing: bucket width `w = ceil(monitoring_window / B)`, a
@@ -108,9 +108,9 @@ pub struct Model {
     pub inflight: u32,
     /// HALF_OPEN: probes that succeeded.
     pub successes: u32,
-    /// HALF_OPEN: slots seed-style admissions of this generation took and
-    /// no seed-style verdict has released.
-    pub seed: u32,
+    /// HALF_OPEN: slots unticketed admissions of this generation took and
+    /// no unticketed verdict has released.
+    pub unticketed: u32,
     /// When the current state began.
     pub since: u64,
     /// The generation in which the breaker last closed (0 at creation).
@@ -137,7 +137,7 @@ impl Model {
             gen: 0,
             inflight: 0,
             successes: 0,
-            seed: 0,
+            unticketed: 0,
             since: 0,
             era: 0,
             records: Vec::new(),
@@ -164,7 +164,7 @@ impl Model {
         self.gen += 1;
         self.inflight = 0;
         self.successes = 0;
-        self.seed = 0;
+        self.unticketed = 0;
         self.since = self.now;
         self.transitions += 1;
         if state == State::Closed {
@@ -330,7 +330,7 @@ impl Model {
         match self.try_acquire() {
             Ok(permit) => {
                 if permit.probe {
-                    self.seed += 1;
+                    self.unticketed += 1;
                 }
                 true
             }
@@ -414,12 +414,12 @@ impl Model {
         }
     }
 
-    /// Seed-style verdicts: of the current generation.
+    /// Unticketed verdicts: of the current generation.
     pub fn on_verdict(&mut self, failure: bool) {
         match self.state {
             State::Closed => self.closed_verdict(self.gen, failure),
-            State::HalfOpen if self.seed > 0 => {
-                self.seed -= 1;
+            State::HalfOpen if self.unticketed > 0 => {
+                self.unticketed -= 1;
                 self.probe_verdict(self.gen, failure);
             }
             State::HalfOpen | State::Open => self.count_total(failure),
