@@ -188,6 +188,11 @@ fn publish_forward(cell: &AtomicU64, value: u64) {
 
 /// A lock-free circuit breaker. Share it by reference or in an `Arc`.
 ///
+/// Its rules are in the crate docs, [How it decides](crate#how-it-decides);
+/// the ways to use it are [`call`](Self::call) and its siblings,
+/// [`try_acquire`](Self::try_acquire), and the unticketed
+/// [`allow_request`](Self::allow_request).
+///
 /// ```
 /// use std::time::Duration;
 /// use fusebox::{quanta::Clock, CircuitBreaker, State};
@@ -242,7 +247,8 @@ impl std::fmt::Debug for CircuitBreaker {
 }
 
 impl CircuitBreaker {
-    /// A builder with every setting at its default (SPEC §2).
+    /// A builder with every setting at its default; see [`Builder`] for
+    /// the settings.
     pub fn builder(name: impl Into<String>) -> Builder {
         Builder::new(name)
     }
@@ -308,7 +314,9 @@ impl CircuitBreaker {
     }
 
     /// The current state. Makes a transition that has fallen due with time
-    /// (R4: OPEN → HALF_OPEN; R8: resolving HALF_OPEN) before answering.
+    /// before answering: OPEN → HALF_OPEN once `open_duration` has elapsed,
+    /// and the reset timeout's close or reopen once HALF_OPEN has lasted
+    /// `reset_timeout`.
     pub fn state(&self) -> State {
         let w = self.load();
         if w.state == State::Closed {
@@ -317,7 +325,8 @@ impl CircuitBreaker {
         self.settle(w, self.clock.now()).state
     }
 
-    /// Approximate bytes this breaker owns: the struct plus its window.
+    /// Approximate bytes this breaker owns: the struct, its counters and
+    /// its name. Fixed at build time; no call allocates.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.window.heap_bytes() + self.name.len()
     }
@@ -327,10 +336,10 @@ impl CircuitBreaker {
     /// Asks to make one call. `Ok` carries a [`Permit`] to report the
     /// outcome with; `Err` says why not and when to retry.
     ///
-    /// In CLOSED this is a single load. In OPEN it reads the clock and, once
-    /// `open_duration` has elapsed, moves to HALF_OPEN and admits this
-    /// request as the first probe (R4). In HALF_OPEN it takes one of
-    /// `half_open_max_calls` probe slots, or refuses (R5).
+    /// In CLOSED this is a single atomic load. In OPEN it reads the clock
+    /// and, once `open_duration` has elapsed, moves to HALF_OPEN and admits
+    /// this request as the first probe. In HALF_OPEN it takes one of
+    /// `half_open_max_calls` probe slots, or refuses when all are taken.
     ///
     /// # Errors
     ///
@@ -472,9 +481,10 @@ impl CircuitBreaker {
 
     /// Unticketed admission: `true` admits one call, which the caller must
     /// follow with [`on_success`](Self::on_success) or
-    /// [`on_failure`](Self::on_failure). In HALF_OPEN it takes a probe slot,
-    /// which the next unticketed verdict of that half-open period releases.
-    /// A `false` counts as a rejection.
+    /// [`on_failure`](Self::on_failure). It follows the same rules as
+    /// [`try_acquire`](Self::try_acquire), so in HALF_OPEN it takes a probe
+    /// slot, which the next unticketed verdict before the breaker moves on
+    /// releases. A `false` counts as a rejection.
     pub fn allow_request(&self) -> bool {
         match self.admit() {
             Ok(permit) => {
@@ -488,18 +498,19 @@ impl CircuitBreaker {
         }
     }
 
-    /// Unticketed success, a verdict of the *current* generation: in CLOSED
-    /// it resets the consecutive count; in HALF_OPEN it releases a probe
-    /// slot as a success if an unticketed [`allow_request`](Self::allow_request)
-    /// of this half-open period took one that no unticketed verdict has
-    /// released yet, and otherwise only reaches the totals (it is then the
-    /// verdict of a call admitted before the breaker opened, R9, and must
-    /// not free a slot a [`Permit`] holds, R5); in OPEN it only reaches the
-    /// totals.
+    /// Unticketed success, taken as a verdict on the breaker's *current*
+    /// state: in CLOSED it resets the consecutive count, as a permit's
+    /// success does. In HALF_OPEN it counts as a probe success, freeing a
+    /// probe slot, if an unticketed [`allow_request`](Self::allow_request)
+    /// since the breaker became half-open took a slot that no unticketed
+    /// verdict has released yet; otherwise it reaches the totals only (it is
+    /// then a stale verdict, say of a call admitted before the breaker
+    /// opened, and must not free a slot a [`Permit`] holds). In OPEN it
+    /// reaches the totals only.
     ///
     /// Unticketed verdicts carry no ticket, so while unticketed probes are
     /// out, the verdict of a call admitted earlier (before the breaker
-    /// opened, or in an earlier half-open period) cannot be told from
+    /// opened, or before it last became half-open) cannot be told from
     /// theirs and releases one of their slots; and an unticketed probe
     /// still out when the breaker closes reports into CLOSED, as a current
     /// verdict. Use [`try_acquire`](Self::try_acquire) or the call wrappers
@@ -508,11 +519,13 @@ impl CircuitBreaker {
         self.unpaired_verdict(Outcome::Success);
     }
 
-    /// Unticketed failure, a verdict of the current generation: in CLOSED it
-    /// may trip (R1, R2); in HALF_OPEN it reopens (R7) under the same
-    /// condition as [`on_success`](Self::on_success) releases a slot, and
-    /// otherwise only reaches the totals; in OPEN it only reaches the
-    /// totals.
+    /// Unticketed failure, taken as a verdict on the breaker's current
+    /// state: in CLOSED it counts as a permit's failure does and may trip
+    /// the breaker (the consecutive-failure or the error-rate trip). In
+    /// HALF_OPEN it reopens the breaker under the same condition as
+    /// [`on_success`](Self::on_success) counts as a probe success, and
+    /// otherwise reaches the totals only. In OPEN it reaches the totals
+    /// only.
     pub fn on_failure(&self) {
         self.unpaired_verdict(Outcome::Failure);
     }
@@ -1230,8 +1243,11 @@ impl CircuitBreaker {
 
     // ---- observation -----------------------------------------------------
 
-    /// A consistent-enough picture for dashboards: state (after any transition
-    /// due with time), window figures, exact totals. O(stripes × buckets).
+    /// A picture of the breaker for dashboards and metrics: the state (after
+    /// any transition due with time), the monitoring window's figures and
+    /// the exact totals; see [`Snapshot`]. It costs a pass over the window's
+    /// counters (hundreds of atomic loads at the defaults), so take it for
+    /// observation, not on every call.
     pub fn snapshot(&self) -> Snapshot {
         let (now, epoch) = self.clock.now_and_epoch();
         let (w, elapsed) = loop {

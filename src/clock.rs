@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::upkeep;
 
-/// How a breaker reads time on its hot path.
+/// How a breaker reads time on its call paths.
 ///
 /// The default, [`ClockMode::Precise`], reads the configured
 /// [`quanta::Clock`] on every call (the TSC where available: about 10 ns
@@ -30,14 +30,12 @@ use crate::upkeep;
 /// `quanta::Upkeep` keeps that fresh only while it runs, and a breaker
 /// that had read it would be frozen when it stopped.)
 ///
-/// On the default clock a `Recent` success does not even read the coarse
-/// time: the upkeep keeps, for each bucket width `Recent` breakers use, the
-/// bucket its last tick fell in, and the success compares that (one load)
-/// with the bucket its window counts in. Such breakers therefore count on
-/// the upkeep's time base: their buckets start at the same instants, not
-/// when each breaker was built. The first 32 distinct bucket widths in a
-/// process get one; a breaker of a further width reads the coarse time out
-/// of line on every success, as with a clock of your own.
+/// On the default clock, `Recent` breakers count their window buckets on
+/// one process-wide time grid: their buckets start at the same instants,
+/// not when each breaker was built. There a success costs one load for the
+/// first 32 distinct bucket widths (`monitoring_window / window_buckets`)
+/// in a process; a breaker of a further width reads the coarse time out of
+/// line on every success, as with a clock of your own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ClockMode {

@@ -11,25 +11,26 @@ use crate::error::MAX_OPEN_NANOS;
 use crate::events::{Listener, StateChange};
 use crate::state::{FAST_SPAN_LIMIT, MAX_PROBES};
 
-/// Default `error_threshold_percentage`.
+/// The default for [`Builder::error_threshold_percentage`] (50 %).
 pub const DEFAULT_ERROR_THRESHOLD_PERCENTAGE: f64 = 50.0;
-/// Default `consecutive_failure_threshold`.
+/// The default for [`Builder::consecutive_failure_threshold`] (10).
 pub const DEFAULT_CONSECUTIVE_FAILURE_THRESHOLD: u32 = 10;
-/// Default `open_duration` (300 s).
+/// The default for [`Builder::open_duration`] (300 s).
 pub const DEFAULT_OPEN_DURATION: Duration = Duration::from_secs(300);
-/// Default `half_open_max_calls`.
+/// The default for [`Builder::half_open_max_calls`] (3).
 pub const DEFAULT_HALF_OPEN_MAX_CALLS: u32 = 3;
-/// Default `reset_timeout` (60 s).
+/// The default for [`Builder::reset_timeout`] (60 s).
 pub const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default `monitoring_window` (60 s).
+/// The default for [`Builder::monitoring_window`] (60 s).
 pub const DEFAULT_MONITORING_WINDOW: Duration = Duration::from_secs(60);
-/// Default `min_calls_for_error_rate`.
+/// The default for [`Builder::min_calls_for_error_rate`] (10).
 pub const DEFAULT_MIN_CALLS_FOR_ERROR_RATE: u32 = 10;
-/// Default `window_buckets`.
+/// The default for [`Builder::window_buckets`] (10).
 pub const DEFAULT_WINDOW_BUCKETS: u32 = 10;
-/// The largest `window_buckets`.
+/// The largest [`Builder::window_buckets`] allowed.
 pub const MAX_WINDOW_BUCKETS: u32 = 1000;
-/// The narrowest bucket `monitoring_window / window_buckets` may give.
+/// The narrowest window bucket (`monitoring_window / window_buckets`)
+/// allowed.
 pub const MIN_BUCKET_WIDTH: Duration = Duration::from_millis(1);
 
 /// The most counter stripes a breaker allocates.
@@ -38,6 +39,9 @@ pub(crate) const MAX_STRIPES: usize = 64;
 pub(crate) const DEFAULT_MAX_STRIPES: usize = 16;
 
 /// Configures and builds a [`CircuitBreaker`]. Every setter is optional.
+///
+/// Each setter names the rule it tunes, as the crate docs'
+/// [How it decides](crate#how-it-decides) lists them.
 ///
 /// ```
 /// use std::time::Duration;
@@ -116,21 +120,25 @@ impl Builder {
         &self.name
     }
 
-    /// Open when the window's failure percentage is at least this (R2).
+    /// The error-rate trip: open when the monitoring window's failure
+    /// percentage is at least this (once it holds
+    /// [`min_calls_for_error_rate`](Self::min_calls_for_error_rate) calls).
     /// Valid: finite, `0 < p <= 100`. Default 50.
     pub fn error_threshold_percentage(mut self, percent: f64) -> Self {
         self.error_threshold_percentage = percent;
         self
     }
 
-    /// Open when this many failures follow each other (R1). Valid: `>= 1`.
-    /// Default 10.
+    /// The consecutive-failure trip: open when this many failures follow
+    /// each other, across all threads (any success resets the count).
+    /// Valid: `>= 1`. Default 10.
     pub fn consecutive_failure_threshold(mut self, failures: u32) -> Self {
         self.consecutive_failure_threshold = failures;
         self
     }
 
-    /// How long the breaker stays OPEN before it lets probes through (R4).
+    /// The open duration: how long the breaker stays OPEN before the next
+    /// request becomes a half-open probe.
     /// Valid: `> 0`. Default 300 s. It is timed exactly however long the
     /// breaker sits idle (durations past 584 years act as 584 years).
     pub fn open_duration(mut self, duration: Duration) -> Self {
@@ -138,14 +146,17 @@ impl Builder {
         self
     }
 
-    /// The most probes in flight in HALF_OPEN, and the successes that close
-    /// it (R5, R6). Valid: `1..=1_048_575`. Default 3.
+    /// The probe cap: the most half-open probes in flight at once, and the
+    /// number of probe successes that close the breaker. Valid:
+    /// `1..=1_048_575`. Default 3.
     pub fn half_open_max_calls(mut self, calls: u32) -> Self {
         self.half_open_max_calls = calls;
         self
     }
 
-    /// How long HALF_OPEN may last before the next request resolves it (R8).
+    /// The reset timeout: how long HALF_OPEN may last before the next
+    /// request or `state()` settles it, closing if a probe succeeded (and
+    /// none failed) and reopening otherwise, so half-open never wedges.
     /// Valid: `> 0`. Default 60 s. Timed as
     /// [`open_duration`](Self::open_duration) is.
     pub fn reset_timeout(mut self, duration: Duration) -> Self {
@@ -161,15 +172,18 @@ impl Builder {
         self
     }
 
-    /// The fewest calls in the window before the error rate can trip (R2).
+    /// The minimum calls: the fewest calls in the monitoring window before
+    /// the error rate can trip the breaker.
     /// Valid: `>= 1`. Default 10.
     pub fn min_calls_for_error_rate(mut self, calls: u32) -> Self {
         self.min_calls_for_error_rate = calls;
         self
     }
 
-    /// How many time buckets the window is divided into. Valid: `1..=1000`
-    /// with `monitoring_window / window_buckets >= 1 ms`. Default 10.
+    /// How many time buckets the window is divided into: its resolution. A
+    /// call stays counted at least `monitoring_window - bucket` and at most
+    /// `monitoring_window + bucket`, where `bucket = monitoring_window /
+    /// window_buckets`. Valid: `1..=1000` with `bucket >= 1 ms`. Default 10.
     pub fn window_buckets(mut self, buckets: u32) -> Self {
         self.window_buckets = buckets;
         self
@@ -182,7 +196,7 @@ impl Builder {
         self
     }
 
-    /// How the hot path reads the clock; see [`ClockMode`]. Default
+    /// How calls read the clock; see [`ClockMode`]. Default
     /// [`ClockMode::Precise`].
     pub fn clock_mode(mut self, mode: ClockMode) -> Self {
         self.clock_mode = mode;
@@ -190,18 +204,20 @@ impl Builder {
     }
 
     /// Calls `listener` once for every state change, from the thread that
-    /// made it, after the change is visible (R10). Keep it short: it runs on
-    /// the request path of the call that caused the transition.
+    /// made it, after the change is visible: racing threads make each
+    /// transition once, so each reaches the listener once. Keep it short: it
+    /// runs on the request path of the call that caused the transition.
     ///
     /// Calls made on different threads can arrive out of order (a
     /// HALF_OPEN → CLOSED call before the OPEN → HALF_OPEN one): order them
     /// by [`StateChange::generation`](crate::StateChange::generation).
     ///
-    /// A panic in `listener` is caught and logged at ERROR (target
-    /// `fusebox::events`); the change stands and the request that made it
-    /// goes on. (Uncaught, it could leave a half-open probe slot taken with
-    /// no permit to free it, or abort the process when the change came from
-    /// a permit dropped during another panic.)
+    /// A panic in `listener` is caught and logged at ERROR (under a
+    /// `fusebox::…` target, as every log line is); the change stands and
+    /// the request that made it goes on. (Uncaught, it could leave a
+    /// half-open probe slot taken with no permit to free it, or abort the
+    /// process when the change came from a permit dropped during another
+    /// panic.)
     pub fn on_state_change<F>(mut self, listener: F) -> Self
     where
         F: Fn(&StateChange<'_>) + Send + Sync + 'static,
@@ -223,8 +239,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the first setting outside SPEC §2's valid
-    /// range, with the value given.
+    /// A [`ConfigError`] naming the first setting outside its valid range
+    /// (each setter's docs give it), with the value given.
     pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
         let config = self.validate()?;
         Ok(CircuitBreaker::from_config(config))
@@ -416,8 +432,10 @@ impl fmt::Debug for Config {
     }
 }
 
-/// A setting outside its valid range (SPEC §2). Its message names the setting
-/// and the value, e.g. `error_threshold_percentage must be in (0, 100], got NaN`.
+/// A setting outside its valid range, from [`Builder::build`].
+///
+/// Its message names the setting and the value, e.g.
+/// `error_threshold_percentage must be in (0, 100], got NaN`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     setting: &'static str,

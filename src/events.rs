@@ -14,18 +14,23 @@ use crate::state::State;
 pub(crate) type Listener = std::sync::Arc<dyn Fn(&StateChange<'_>) + Send + Sync>;
 
 /// Why a transition happened.
+///
+/// [`StateChange::reason`] carries it, and its `Display` text is the
+/// reason the log line gives.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Reason {
-    /// R1: `failures` consecutive failures reached `threshold`.
+    /// The consecutive-failure trip: `failures` failures in a row reached
+    /// `threshold`.
     ConsecutiveFailures {
         /// Failures in a row.
         failures: u64,
         /// The configured threshold.
         threshold: u32,
     },
-    /// R2: the window's error rate reached the threshold.
+    /// The error-rate trip: the monitoring window held at least the
+    /// minimum calls, and their failure percentage reached the threshold.
     ErrorRate {
         /// Failure percentage over the window.
         rate: f64,
@@ -36,19 +41,21 @@ pub enum Reason {
         /// The configured threshold, in percent.
         threshold: f64,
     },
-    /// R4: `open_duration` elapsed and a request or query arrived.
+    /// OPEN → HALF_OPEN: `open_duration` had elapsed, and a request, a
+    /// `state()` query or a snapshot arrived.
     OpenDurationElapsed,
-    /// R6: this many probes succeeded.
+    /// Closing: this many half-open probes succeeded.
     ProbesSucceeded {
         /// Probe successes (= `half_open_max_calls`).
         successes: u32,
     },
-    /// R7: a probe failed.
+    /// Reopening: a half-open probe failed.
     ProbeFailed,
-    /// R8: `reset_timeout` ran out in HALF_OPEN with this many successes
-    /// (closes with at least one, reopens with none).
+    /// The reset timeout: the breaker was HALF_OPEN for `reset_timeout`
+    /// with this many probe successes: it closes with at least one, and
+    /// reopens with none.
     ResetTimeout {
-        /// Probe successes in the half-open period.
+        /// Probe successes since the breaker became half-open.
         successes: u32,
     },
 }

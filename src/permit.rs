@@ -19,8 +19,8 @@ use crate::window::Outcome;
 /// two apart more finely: its future dropped during a panic that did not
 /// come out of the guarded future is a cancellation.)
 ///
-/// A verdict from a permit admitted before the breaker's latest transition
-/// changes only the totals (R9).
+/// A stale verdict, from a permit admitted before the breaker's latest
+/// transition, changes only the totals: it cannot move the breaker.
 ///
 /// ```
 /// use fusebox::CircuitBreaker;

@@ -73,8 +73,8 @@ impl Registry {
 
     /// Returns the breaker named `builder.name()`, creating it from `builder`
     /// if there is none. An existing breaker wins: the builder is then
-    /// ignored, even if invalid (R13). Concurrent calls for one name return
-    /// one instance.
+    /// ignored, even if invalid. Concurrent calls for one name return one
+    /// instance.
     ///
     /// # Errors
     ///

@@ -6,9 +6,11 @@ use crate::state::State;
 
 /// A point-in-time view of one breaker (see `CircuitBreaker::snapshot`).
 ///
-/// The totals are exact (R11); the window figures cover the calls of the
-/// current era (since the breaker last closed) that completed in the last
-/// `monitoring_window`, at bucket granularity.
+/// The totals are exact and never go down, so they export as counters.
+/// The window figures cover the calls that completed in the last
+/// `monitoring_window` (at bucket granularity) since the breaker last
+/// closed: closing clears them, opening does not, so an OPEN breaker still
+/// shows the figures that tripped it.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
