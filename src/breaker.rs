@@ -925,8 +925,31 @@ impl CircuitBreaker {
         self.transition(w, Word::closed(era + 1), gen + 1, reason)
     }
 
-    /// A permit dropped without a verdict: frees its probe slot (if still
-    /// current). Counts neither way.
+    /// An `Ignored` verdict: frees the probe slot (if still current) and
+    /// counts in the ignored total only.
+    pub(crate) fn ignore(&self, ticket: u64, probe: bool) {
+        self.release(ticket, probe);
+        self.window.count_ignored();
+    }
+
+    /// A verdict given as a public [`Outcome`](crate::Outcome).
+    #[inline]
+    pub(crate) fn report(&self, ticket: u64, probe: bool, outcome: crate::Outcome) {
+        match outcome {
+            crate::Outcome::Success => self.verdict(ticket, probe, Outcome::Success),
+            crate::Outcome::Failure => self.verdict(ticket, probe, Outcome::Failure),
+            crate::Outcome::Ignored => self.ignore(ticket, probe),
+        }
+    }
+
+    /// A permit dropped without a verdict, or a `call_async` future dropped
+    /// before it finished: counts as the configured `abandoned` outcome.
+    #[cold]
+    pub(crate) fn abandon(&self, ticket: u64, probe: bool) {
+        self.report(ticket, probe, self.config.abandoned);
+    }
+
+    /// Frees a probe slot (if still current). Counts nothing.
     pub(crate) fn release(&self, ticket: u64, probe: bool) {
         if !probe {
             return;
@@ -1275,6 +1298,7 @@ impl CircuitBreaker {
             total_successes: totals.successes,
             total_failures: totals.failures,
             total_rejected: totals.rejected,
+            total_ignored: totals.ignored,
             state_duration: Duration::from_nanos(elapsed),
             open_remaining: (w.state == State::Open)
                 .then(|| Duration::from_nanos(self.config.open_nanos.saturating_sub(elapsed))),

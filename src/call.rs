@@ -1,5 +1,5 @@
-//! The closure and future wrappers: `call`, `call_with_fallback`,
-//! `call_async`.
+//! The closure and future wrappers: `call`, `call_with`,
+//! `call_with_fallback`, `call_async`, `call_async_with`.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::breaker::CircuitBreaker;
 use crate::error::{CallError, Rejected};
 use crate::permit::Permit;
+use crate::Outcome;
 
 impl CircuitBreaker {
     /// Runs `f` if the breaker admits it; `Ok` counts as a success, `Err` as
@@ -76,6 +77,52 @@ impl CircuitBreaker {
         }
     }
 
+    /// Runs `f` if the breaker admits it, and counts its result as
+    /// `classify` says: [`Outcome::Success`], [`Outcome::Failure`], or
+    /// [`Outcome::Ignored`] for an error that says nothing about the
+    /// dependency's health (a "not found", a rejected input). The result is
+    /// returned as it is, whatever it counted as. A panic in `f` or in
+    /// `classify` counts as a failure.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Rejected`] if refused (`f` did not run),
+    /// [`CallError::Failed`] with `f`'s error.
+    ///
+    /// ```
+    /// use fusebox::{CallError, CircuitBreaker, Outcome};
+    ///
+    /// let cb = CircuitBreaker::builder("http").consecutive_failure_threshold(1).build()?;
+    /// let by_status = |r: &Result<u16, u16>| match r {
+    ///     Ok(_) => Outcome::Success,
+    ///     Err(404) => Outcome::Ignored,
+    ///     Err(_) => Outcome::Failure,
+    /// };
+    /// assert!(matches!(cb.call_with(by_status, || Err(404)), Err(CallError::Failed(404))));
+    /// assert_eq!(cb.state(), fusebox::State::Closed);
+    /// assert!(matches!(cb.call_with(by_status, || Err(503)), Err(CallError::Failed(503))));
+    /// assert_eq!(cb.state(), fusebox::State::Open);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn call_with<T, E, C, F>(&self, classify: C, f: F) -> Result<T, CallError<E>>
+    where
+        C: FnOnce(&Result<T, E>) -> Outcome,
+        F: FnOnce() -> Result<T, E>,
+    {
+        let permit = match self.admit() {
+            Ok(permit) => permit,
+            Err(rejection) => return Err(CallError::Rejected(self.rejected(rejection))),
+        };
+        let result = f();
+        match classify(&result) {
+            Outcome::Success => permit.success(),
+            Outcome::Failure => permit.failure(),
+            Outcome::Ignored => permit.ignore(),
+        }
+        result.map_err(CallError::Failed)
+    }
+
     /// Awaits `fut` if the breaker admits it, with the same rules as
     /// [`call`](Self::call). Runtime-agnostic: no executor, timer or lock
     /// is used, and nothing is boxed.
@@ -85,9 +132,11 @@ impl CircuitBreaker {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the returned future before it completes drops the permit
-    /// without a verdict: the call counts neither way and a half-open probe
-    /// slot is freed. That holds also when it is dropped while the thread
+    /// Dropping the returned future before it completes (a timeout around
+    /// it, a cancelled task) abandons the call: it counts as the breaker's
+    /// [`abandoned`](crate::Builder::abandoned) outcome, by default
+    /// [`Outcome::Ignored`] (neither way; a half-open probe slot is freed).
+    /// That holds also when it is dropped while the thread
     /// unwinds from some other panic (a sibling branch of a `join!` that
     /// panicked, say). A panic that comes out of polling `fut` itself counts
     /// as a failure.
@@ -98,6 +147,23 @@ impl CircuitBreaker {
     /// [`CallError::Failed`] with `fut`'s error.
     pub async fn call_async<T, E, F>(&self, fut: F) -> Result<T, CallError<E>>
     where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.call_async_with(Outcome::of, fut).await
+    }
+
+    /// Like [`call_async`](Self::call_async), but `classify` says what the
+    /// result counts as, as in [`call_with`](Self::call_with). A future
+    /// dropped before it finishes counts as the breaker's
+    /// [`abandoned`](crate::Builder::abandoned) outcome.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Rejected`] if refused (`fut` is dropped unpolled),
+    /// [`CallError::Failed`] with `fut`'s error, whatever it counted as.
+    pub async fn call_async_with<T, E, C, F>(&self, classify: C, fut: F) -> Result<T, CallError<E>>
+    where
+        C: FnOnce(&Result<T, E>) -> Outcome,
         F: Future<Output = Result<T, E>>,
     {
         let permit = match self.admit() {
@@ -117,16 +183,9 @@ impl CircuitBreaker {
         })
         .await;
         let permit = in_flight.permit.take().expect("taken only here");
-        match result {
-            Ok(value) => {
-                permit.success();
-                Ok(value)
-            }
-            Err(e) => {
-                permit.failure();
-                Err(CallError::Failed(e))
-            }
-        }
+        let outcome = classify(&result);
+        permit.report(outcome);
+        result.map_err(CallError::Failed)
     }
 }
 

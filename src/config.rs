@@ -9,6 +9,7 @@ use crate::breaker::CircuitBreaker;
 use crate::clock::{duration_nanos, ClockMode};
 use crate::error::MAX_OPEN_NANOS;
 use crate::events::{Listener, StateChange};
+use crate::outcome::Outcome;
 use crate::state::{FAST_SPAN_LIMIT, MAX_PROBES};
 
 /// The default for [`Builder::error_threshold_percentage`] (50 %).
@@ -70,6 +71,7 @@ pub struct Builder {
     clock_mode: ClockMode,
     stripes: Option<usize>,
     listener: Option<Listener>,
+    abandoned: Outcome,
 }
 
 impl fmt::Debug for Builder {
@@ -91,6 +93,7 @@ impl fmt::Debug for Builder {
             .field("min_calls_for_error_rate", &self.min_calls_for_error_rate)
             .field("window_buckets", &self.window_buckets)
             .field("clock_mode", &self.clock_mode)
+            .field("abandoned", &self.abandoned)
             .field("listener", &self.listener.is_some())
             .finish_non_exhaustive()
     }
@@ -112,6 +115,7 @@ impl Builder {
             clock_mode: ClockMode::Precise,
             stripes: None,
             listener: None,
+            abandoned: Outcome::Ignored,
         }
     }
 
@@ -226,6 +230,39 @@ impl Builder {
         self
     }
 
+    /// What a call that ends without a verdict counts as: a [`Permit`]
+    /// dropped without `success()`/`failure()`/`ignore()`, or a
+    /// [`call_async`](CircuitBreaker::call_async) future dropped before it
+    /// finished (a timeout around it, a cancelled task). Default
+    /// [`Outcome::Ignored`]: such calls count neither way and free their
+    /// half-open probe slot.
+    ///
+    /// With [`Outcome::Failure`], a timeout around a hanging dependency
+    /// trips the breaker:
+    ///
+    /// ```
+    /// use fusebox::{CircuitBreaker, Outcome, State};
+    ///
+    /// let cb = CircuitBreaker::builder("hangs")
+    ///     .consecutive_failure_threshold(3)
+    ///     .abandoned(Outcome::Failure)
+    ///     .build()?;
+    /// for _ in 0..3 {
+    ///     let permit = cb.try_acquire().unwrap();
+    ///     drop(permit); // gave up waiting: no verdict
+    /// }
+    /// assert_eq!(cb.state(), State::Open);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    ///
+    /// A panic inside the guarded call is a failure whatever this says.
+    ///
+    /// [`Permit`]: crate::Permit
+    pub fn abandoned(mut self, outcome: Outcome) -> Self {
+        self.abandoned = outcome;
+        self
+    }
+
     /// The number of counter stripes (rounded up to a power of two, at most
     /// 64). Default: twice the available parallelism rounded up, at most 16.
     /// Exposed for tests, model checking and benchmarks.
@@ -329,6 +366,7 @@ impl Builder {
             clock_mode: self.clock_mode,
             stripes,
             listener: self.listener,
+            abandoned: self.abandoned,
         })
     }
 }
@@ -407,6 +445,7 @@ pub(crate) struct Config {
     pub(crate) clock_mode: ClockMode,
     pub(crate) stripes: usize,
     pub(crate) listener: Option<Listener>,
+    pub(crate) abandoned: Outcome,
 }
 
 impl fmt::Debug for Config {
@@ -428,6 +467,7 @@ impl fmt::Debug for Config {
             .field("window_buckets", &self.window_buckets)
             .field("clock_mode", &self.clock_mode)
             .field("stripes", &self.stripes)
+            .field("abandoned", &self.abandoned)
             .finish_non_exhaustive()
     }
 }

@@ -293,6 +293,7 @@ mod clock;
 mod config;
 mod error;
 mod events;
+mod outcome;
 mod permit;
 mod policy;
 mod registry;
@@ -321,6 +322,7 @@ pub use config::{
 };
 pub use error::{CallError, Rejected};
 pub use events::{Reason, StateChange};
+pub use outcome::Outcome;
 pub use permit::Permit;
 pub use registry::Registry;
 pub use snapshot::Snapshot;

@@ -4,7 +4,8 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 
 use crate::breaker::CircuitBreaker;
-use crate::window::Outcome;
+use crate::window::Outcome as Counted;
+use crate::Outcome;
 
 /// Permission to make one call, tagged with the generation it was admitted
 /// in. Report the outcome with [`success`](Permit::success) or
@@ -13,7 +14,9 @@ use crate::window::Outcome;
 /// # Drop
 ///
 /// Dropping a permit without a verdict (an early return, a cancelled future)
-/// releases it: it counts neither way, and a half-open probe slot is freed.
+/// abandons the call: it counts as the breaker's
+/// [`abandoned`](crate::Builder::abandoned) outcome, by default
+/// [`Outcome::Ignored`] (neither way; a half-open probe slot is freed).
 /// Dropping it **while the thread is panicking** counts as a failure, so a
 /// guarded call that panics is a failure. (`call_async` tells the
 /// two apart more finely: its future dropped during a panic that did not
@@ -80,7 +83,7 @@ impl<'a> Permit<'a> {
         // No drop: the verdict is the release.
         let this = ManuallyDrop::new(self);
         this.breaker
-            .verdict(this.ticket, this.probe == Kind::Probe, Outcome::Success);
+            .verdict(this.ticket, this.probe == Kind::Probe, Counted::Success);
     }
 
     /// The call failed.
@@ -88,7 +91,34 @@ impl<'a> Permit<'a> {
     pub fn failure(self) {
         let this = ManuallyDrop::new(self);
         this.breaker
-            .verdict(this.ticket, this.probe == Kind::Probe, Outcome::Failure);
+            .verdict(this.ticket, this.probe == Kind::Probe, Counted::Failure);
+    }
+
+    /// The call counts neither way ([`Outcome::Ignored`]): only the ignored
+    /// total grows, and a half-open probe frees its slot. For errors that
+    /// say nothing about the dependency's health.
+    ///
+    /// ```
+    /// use fusebox::CircuitBreaker;
+    ///
+    /// let cb = CircuitBreaker::new("search");
+    /// cb.try_acquire().unwrap().ignore(); // the user's query was invalid
+    /// let s = cb.snapshot();
+    /// assert_eq!((s.total_calls, s.total_ignored), (0, 1));
+    /// ```
+    #[inline]
+    pub fn ignore(self) {
+        let this = ManuallyDrop::new(self);
+        this.breaker.ignore(this.ticket, this.probe == Kind::Probe);
+    }
+
+    /// Reports `outcome`: [`success`](Self::success),
+    /// [`failure`](Self::failure) or [`ignore`](Self::ignore).
+    #[inline]
+    pub fn report(self, outcome: Outcome) {
+        let this = ManuallyDrop::new(self);
+        this.breaker
+            .report(this.ticket, this.probe == Kind::Probe, outcome);
     }
 
     /// `true` if this permit is a half-open probe.
@@ -96,11 +126,12 @@ impl<'a> Permit<'a> {
         self.probe == Kind::Probe
     }
 
-    /// Releases the permit with no verdict, even while the thread is
-    /// panicking (a cancelled `call_async` future).
+    /// Abandons the permit, even while the thread is panicking (a
+    /// cancelled `call_async` future): it counts as the breaker's
+    /// `abandoned` outcome.
     pub(crate) fn cancel(self) {
         let this = ManuallyDrop::new(self);
-        this.breaker.release(this.ticket, this.probe == Kind::Probe);
+        this.breaker.abandon(this.ticket, this.probe == Kind::Probe);
     }
 
     /// A probe's half-open period (its ticket).
@@ -119,9 +150,9 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.breaker
-                .verdict(self.ticket, self.probe == Kind::Probe, Outcome::Failure);
+                .verdict(self.ticket, self.probe == Kind::Probe, Counted::Failure);
         } else {
-            self.breaker.release(self.ticket, self.probe == Kind::Probe);
+            self.breaker.abandon(self.ticket, self.probe == Kind::Probe);
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct Snapshot {
     pub total_failures: u64,
     /// Refused requests since creation.
     pub total_rejected: u64,
+    /// Calls that ended [`Outcome::Ignored`](crate::Outcome::Ignored) since
+    /// creation: they count neither way and are not in `total_calls`.
+    pub total_ignored: u64,
     /// Time in the current state.
     pub state_duration: Duration,
     /// When OPEN: time left until a request may become a probe.

@@ -138,6 +138,9 @@ const WORDS_PER_SLOT: usize = 3;
 const HEAD_WORDS: usize = 4;
 /// The moves word's index in a stripe's header.
 const MOVES: usize = 3;
+/// A stripe's last word counts its ignored verdicts (a plain counter, like
+/// the rejections): reserved at the end so the slots keep their offsets.
+const TAIL_WORDS: usize = 1;
 /// The moves word: moves finished in the high 32 bits, moves in flight in
 /// the low 32. A move starts with `+ MOVE_BEGIN` and ends with
 /// `+ MOVE_END`, which takes one off the moves in flight and adds one to
@@ -262,6 +265,7 @@ pub(crate) struct Totals {
     pub(crate) successes: u64,
     pub(crate) failures: u64,
     pub(crate) rejected: u64,
+    pub(crate) ignored: u64,
 }
 
 pub(crate) struct Window {
@@ -361,7 +365,7 @@ impl Window {
     /// `stripes` must be a power of two; `buckets >= 1`.
     pub(crate) fn new(stripes: usize, buckets: u32) -> Window {
         let ring = (buckets as usize).next_power_of_two();
-        let stride = (HEAD_WORDS + ring * WORDS_PER_SLOT)
+        let stride = (HEAD_WORDS + ring * WORDS_PER_SLOT + TAIL_WORDS)
             .next_power_of_two()
             .max(LINE_WORDS);
         let words: Box<[AtomicU64]> = (0..stripes * stride + LINE_WORDS - 1)
@@ -458,6 +462,13 @@ impl Window {
     #[inline]
     pub(crate) fn count_rejected(&self) {
         self.total_word(self.my_stripe(), 2)
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one ignored verdict: the totals only, never the window.
+    #[inline]
+    pub(crate) fn count_ignored(&self) {
+        self.word(self.my_stripe(), self.stride() - 1)
             .fetch_add(1, Ordering::Relaxed);
     }
 
@@ -845,6 +856,7 @@ impl Window {
             t.successes += successes;
             t.failures += failures;
             t.rejected += self.total_word(stripe, 2).load(Ordering::Relaxed);
+            t.ignored += self.word(stripe, self.stride() - 1).load(Ordering::Relaxed);
         }
         // A read that gave up on a stalled move may be low by its count:
         // never return less than any read before this one returned.

@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use fusebox::quanta::{Clock, Mock};
-use fusebox::{Builder, CallError, CircuitBreaker, Registry, State, StateChange};
+use fusebox::{Builder, CallError, CircuitBreaker, Outcome, Registry, State, StateChange};
 
 // ---- the counting allocator ------------------------------------------------
 
@@ -167,6 +167,42 @@ fn closed_failure_allocates_nothing() {
         drop(cb.try_acquire().unwrap());
     });
     assert_eq!(cb.state(), State::Closed);
+}
+
+#[test]
+fn classified_and_ignored_calls_allocate_nothing() {
+    let (cb, _mock) = never_trips();
+    let classify = |r: &Result<u32, u8>| match r {
+        Ok(_) => Outcome::Success,
+        Err(4) => Outcome::Ignored,
+        Err(_) => Outcome::Failure,
+    };
+    assert_no_alloc("call_with, every outcome", || {
+        assert!(matches!(cb.call_with(classify, || Ok(1)), Ok(1)));
+        assert!(matches!(
+            cb.call_with(classify, || Err(4)),
+            Err(CallError::Failed(4))
+        ));
+        assert!(matches!(
+            cb.call_with(classify, || Err(5)),
+            Err(CallError::Failed(5))
+        ));
+    });
+    assert_no_alloc("ignore and report", || {
+        cb.try_acquire().unwrap().ignore();
+        cb.try_acquire().unwrap().report(Outcome::Failure);
+    });
+    let (abandoning, _mock) = mocked(
+        CircuitBreaker::builder("abandoning")
+            .consecutive_failure_threshold(u32::MAX)
+            .min_calls_for_error_rate(u32::MAX)
+            .abandoned(Outcome::Failure),
+    );
+    assert_no_alloc("abandoned as a failure", || {
+        drop(abandoning.try_acquire().unwrap());
+    });
+    assert!(cb.snapshot().total_ignored > 0);
+    assert!(abandoning.snapshot().total_failures > 0);
 }
 
 // ---- open ------------------------------------------------------------------

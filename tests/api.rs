@@ -906,6 +906,7 @@ fn api_snapshot_fields() {
             total_successes: 0,
             total_failures: 0,
             total_rejected: 0,
+            total_ignored: 0,
             state_duration: Duration::ZERO,
             open_remaining: None,
             half_open_calls: 0,

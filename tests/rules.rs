@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fusebox::quanta::{Clock, Mock};
 use fusebox::{
-    Builder, CallError, CircuitBreaker, ClockMode, Reason, Registry, State, StateChange,
+    Builder, CallError, CircuitBreaker, ClockMode, Outcome, Reason, Registry, State, StateChange,
 };
 
 // ---- helpers ---------------------------------------------------------------
@@ -1468,4 +1468,243 @@ fn r13_global_is_one_process_wide_registry() {
     assert!(Arc::ptr_eq(&Registry::global().get(name).unwrap(), &cb));
     assert!(g.get_states().contains_key(name));
     assert!(g.unregister(name));
+}
+
+// ---- Outcomes: ignored verdicts, classifiers, abandoned calls ---------------
+
+/// An ignored verdict reaches `total_ignored` and nothing else: not the
+/// window, not the consecutive count (neither adding to it nor resetting
+/// it), not `total_calls`.
+#[test]
+fn ignored_verdicts_reach_only_their_total() {
+    let (cb, _mock, ev) = rig(consecutive(3, 1));
+    fail(&cb);
+    fail(&cb);
+    for _ in 0..5 {
+        cb.try_acquire().unwrap().ignore();
+    }
+    let s = cb.snapshot();
+    assert_eq!((s.consecutive_failures, s.recent_calls), (2, 2));
+    assert_eq!(
+        (s.total_calls, s.total_failures, s.total_ignored),
+        (2, 2, 5)
+    );
+    assert_eq!(s.error_rate, 100.0);
+    fail(&cb); // the run of failures was not broken by the ignored calls
+    assert_eq!(ev.transitions(), [(State::Closed, State::Open)]);
+}
+
+/// `report(Outcome)` is `success()`, `failure()` or `ignore()`.
+#[test]
+fn report_is_the_verdict_it_names() {
+    let (cb, _mock, _ev) = rig(consecutive(2, 1));
+    cb.try_acquire().unwrap().report(Outcome::Success);
+    cb.try_acquire().unwrap().report(Outcome::Ignored);
+    cb.try_acquire().unwrap().report(Outcome::Failure);
+    let s = cb.snapshot();
+    assert_eq!(
+        (s.total_successes, s.total_failures, s.total_ignored),
+        (1, 1, 1)
+    );
+    cb.try_acquire().unwrap().report(Outcome::Failure);
+    assert_eq!(cb.state(), State::Open);
+}
+
+/// An ignored probe frees its slot like a dropped one, and is no success:
+/// the breaker closes only on `half_open_max_calls` real successes.
+#[test]
+fn an_ignored_probe_frees_its_slot_and_does_not_close() {
+    let (cb, mock, ev) = rig(consecutive(1, 2));
+    to_half_open(&cb, &mock, 1);
+    let a = cb.try_acquire().unwrap();
+    let b = cb.try_acquire().unwrap();
+    assert!(cb.try_acquire().is_err(), "both slots taken");
+    a.ignore();
+    let c = cb.try_acquire().expect("the ignored probe's slot is free");
+    b.success();
+    assert_eq!(cb.state(), State::HalfOpen, "one success of two");
+    assert_eq!(cb.snapshot().total_ignored, 1);
+    c.success();
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(
+        ev.transitions().last(),
+        Some(&(State::HalfOpen, State::Closed))
+    );
+}
+
+/// A stale permit's ignore counts in the total and frees nothing current.
+#[test]
+fn a_stale_ignore_reaches_the_total_only() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1));
+    to_half_open(&cb, &mock, 1);
+    let old = cb.try_acquire().unwrap();
+    mock.increment(RESET);
+    assert_eq!(cb.state(), State::Open, "reset timeout with no success");
+    mock.increment(OPEN);
+    let current = cb.try_acquire().unwrap();
+    old.ignore();
+    assert!(
+        cb.try_acquire().is_err(),
+        "the current probe keeps its slot"
+    );
+    assert_eq!(cb.snapshot().total_ignored, 1);
+    current.success();
+    assert_eq!(cb.state(), State::Closed);
+}
+
+/// `call_with`: the classifier decides, the result comes back unchanged.
+#[test]
+fn call_with_counts_what_the_classifier_says() {
+    let (cb, _mock, ev) = rig(consecutive(2, 1));
+    let classify = |r: &Result<u32, u16>| match r {
+        Ok(_) => Outcome::Success,
+        Err(404) => Outcome::Ignored,
+        Err(418) => Outcome::Success, // a "failure" the caller treats as fine
+        Err(_) => Outcome::Failure,
+    };
+    for _ in 0..10 {
+        assert!(matches!(
+            cb.call_with(classify, || Err(404)),
+            Err(CallError::Failed(404))
+        ));
+    }
+    assert!(matches!(
+        cb.call_with(classify, || Err(418)),
+        Err(CallError::Failed(418))
+    ));
+    assert_eq!(cb.call_with(classify, || Ok(7)).unwrap(), 7);
+    let s = cb.snapshot();
+    assert_eq!(
+        (s.total_successes, s.total_failures, s.total_ignored),
+        (2, 0, 10)
+    );
+    assert!(matches!(
+        cb.call_with(classify, || Err(503)),
+        Err(CallError::Failed(503))
+    ));
+    assert!(matches!(
+        cb.call_with(classify, || Err(503)),
+        Err(CallError::Failed(503))
+    ));
+    assert_eq!(ev.transitions(), [(State::Closed, State::Open)]);
+    let mut ran = false;
+    let r = cb.call_with(classify, || {
+        ran = true;
+        Ok(1)
+    });
+    assert!(matches!(r, Err(CallError::Rejected(_))) && !ran);
+}
+
+/// A classifier that panics is a failure of the call, and the panic goes on.
+#[test]
+fn a_panicking_classifier_counts_a_failure() {
+    let (cb, _mock, _ev) = rig(consecutive(1, 1));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cb.call_with(|_: &Result<(), ()>| panic!("classifier bug"), || Ok(()))
+    }));
+    assert!(r.is_err());
+    assert_eq!(cb.snapshot().total_failures, 1);
+    assert_eq!(cb.state(), State::Open);
+}
+
+/// By default an abandoned call counts neither way but reaches
+/// `total_ignored`, as an explicit `ignore()` does.
+#[test]
+fn abandoned_calls_are_ignored_by_default() {
+    let (cb, _mock, _ev) = rig(consecutive(1, 1));
+    for _ in 0..4 {
+        drop(cb.try_acquire().unwrap());
+    }
+    let s = cb.snapshot();
+    assert_eq!(
+        (s.state, s.total_calls, s.total_ignored),
+        (State::Closed, 0, 4)
+    );
+}
+
+/// `abandoned(Failure)`: dropped permits are failures, so a dependency that
+/// hangs until the caller gives up trips the breaker; probes included.
+#[test]
+fn abandoned_failure_trips_and_reopens() {
+    let (cb, mock, ev) = rig(consecutive(3, 1).abandoned(Outcome::Failure));
+    for _ in 0..3 {
+        drop(cb.try_acquire().unwrap());
+    }
+    assert_eq!(cb.state(), State::Open);
+    let s = cb.snapshot();
+    assert_eq!((s.total_failures, s.total_ignored), (3, 0));
+    mock.increment(OPEN);
+    drop(cb.try_acquire().expect("the probe"));
+    assert_eq!(
+        ev.transitions(),
+        [
+            (State::Closed, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Open)
+        ]
+    );
+    // An explicit verdict is not an abandonment.
+    mock.increment(OPEN);
+    cb.try_acquire().unwrap().ignore();
+    assert_eq!(cb.state(), State::HalfOpen);
+}
+
+/// `abandoned(Success)` counts a dropped permit as a success (a fire-and-
+/// forget call whose result nobody waits for).
+#[test]
+fn abandoned_success_counts_and_closes() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1).abandoned(Outcome::Success));
+    to_half_open(&cb, &mock, 1);
+    drop(cb.try_acquire().unwrap());
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(cb.snapshot().total_successes, 1);
+}
+
+/// A `call_async` future dropped before it finishes is an abandoned call,
+/// counted as `abandoned` says; one dropped before its first poll never
+/// took a permit.
+#[test]
+fn a_dropped_call_async_future_is_abandoned() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    for (abandoned, failures, ignored, state) in [
+        (Outcome::Ignored, 0, 2, State::Closed),
+        (Outcome::Failure, 2, 0, State::Open),
+    ] {
+        let (cb, _mock, _ev) = rig(consecutive(2, 1).abandoned(abandoned));
+        for _ in 0..2 {
+            let mut fut = pin!(cb.call_async(std::future::pending::<Result<(), ()>>()));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+        } // dropped here, still pending: the caller gave up
+        drop(cb.call_async(std::future::pending::<Result<(), ()>>()));
+        let s = cb.snapshot();
+        assert_eq!(
+            (s.total_failures, s.total_ignored, s.state),
+            (failures, ignored, state)
+        );
+    }
+}
+
+/// `call_async_with` classifies as `call_with` does.
+#[test]
+fn call_async_with_counts_what_the_classifier_says() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    let (cb, _mock, _ev) = rig(consecutive(1, 1));
+    let mut cx = Context::from_waker(Waker::noop());
+    let fut = pin!(cb.call_async_with(|_: &Result<(), u16>| Outcome::Ignored, async { Err(404) }));
+    assert!(matches!(
+        fut.poll(&mut cx),
+        Poll::Ready(Err(CallError::Failed(404)))
+    ));
+    let s = cb.snapshot();
+    assert_eq!(
+        (s.state, s.total_calls, s.total_ignored),
+        (State::Closed, 0, 1)
+    );
 }

@@ -14,6 +14,7 @@ mod model;
 mod stats;
 
 use arbitrary::Arbitrary;
+use fusebox::Outcome;
 use harness::{Cfg, Op};
 use libfuzzer_sys::fuzz_target;
 
@@ -32,6 +33,16 @@ struct FuzzCfg {
     origin: u32,
     recent: bool,
     many_stripes: bool,
+    abandoned: u8,
+}
+
+/// An outcome, `Ignored` twice as likely as the others.
+fn outcome(n: u8) -> Outcome {
+    match n % 4 {
+        0 | 1 => Outcome::Ignored,
+        2 => Outcome::Failure,
+        _ => Outcome::Success,
+    }
 }
 
 /// A duration > 0 at one of several scales (the spec allows any > 0).
@@ -77,6 +88,7 @@ impl FuzzCfg {
             },
             recent: self.recent,
             stripes: if self.many_stripes { 4 } else { 1 },
+            abandoned: outcome(self.abandoned),
         }
     }
 }
@@ -101,6 +113,8 @@ enum FuzzOp {
     Rewind(u16),
     State,
     Snapshot,
+    Ignore(u8),
+    CallWith(u8),
 }
 
 impl FuzzOp {
@@ -132,6 +146,8 @@ impl FuzzOp {
             FuzzOp::Rewind(n) => Op::Rewind(frac(n)),
             FuzzOp::State => Op::State,
             FuzzOp::Snapshot => Op::Snapshot,
+            FuzzOp::Ignore(i) => Op::Ignore(usize::from(i)),
+            FuzzOp::CallWith(n) => Op::CallWith(outcome(n)),
         }
     }
 }

@@ -10,6 +10,7 @@ mod harness;
 #[path = "../../tests/support/model.rs"]
 mod model;
 
+use fusebox::Outcome;
 use harness::{debug_word, run, Cfg, Op};
 use proptest::prelude::*;
 
@@ -44,6 +45,14 @@ fn percentage() -> impl Strategy<Value = f64> {
     ]
 }
 
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        2 => Just(Outcome::Ignored),
+        1 => Just(Outcome::Failure),
+        1 => Just(Outcome::Success),
+    ]
+}
+
 prop_compose! {
     fn cfg()(
         error_threshold_percentage in percentage(),
@@ -57,6 +66,7 @@ prop_compose! {
         origin_ns in prop_oneof![3 => Just(0u64), 1 => 0..=20 * SEC],
         recent in any::<bool>(),
         stripes in prop_oneof![Just(1usize), Just(4usize)],
+        abandoned in outcome(),
     ) -> Cfg {
         let window_ns = (u64::from(window_buckets) * MS + window_extra).min(10 * SEC);
         Cfg {
@@ -71,6 +81,7 @@ prop_compose! {
             origin_ns,
             recent,
             stripes,
+            abandoned,
         }
     }
 }
@@ -93,6 +104,8 @@ fn op(cfg: &Cfg) -> impl Strategy<Value = Op> {
         8 => any::<usize>().prop_map(Op::Success),
         8 => any::<usize>().prop_map(Op::Failure),
         3 => any::<usize>().prop_map(Op::Drop),
+        3 => any::<usize>().prop_map(Op::Ignore),
+        3 => outcome().prop_map(Op::CallWith),
         4 => Just(Op::Allow),
         3 => Just(Op::OnSuccess),
         3 => Just(Op::OnFailure),
@@ -140,6 +153,7 @@ fn base() -> Cfg {
         origin_ns: 0,
         recent: false,
         stripes: 4,
+        abandoned: Outcome::Ignored,
     }
 }
 
@@ -365,6 +379,7 @@ fn window_is_cleared_even_after_256_closings_differential() {
         origin_ns: 0,
         recent: false,
         stripes: 4,
+        abandoned: Outcome::Ignored,
     };
     let mut ops = vec![CallErr, CallErr, CallErr, CallErr, CallOk, Advance(SEC)];
     for _ in 0..256 {
@@ -403,6 +418,7 @@ fn a_rewind_meets_one_ring_as_the_model_keeps_it() {
         origin_ns: 0,
         recent: false,
         stripes: 4,
+        abandoned: Outcome::Ignored,
     };
     // Each `check` on a fresh thread: no stripe index yet.
     for _ in 0..4 {

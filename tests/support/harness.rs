@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fusebox::quanta::{Clock, Mock};
-use fusebox::{CallError, CircuitBreaker, ClockMode, Permit, Rejected, Snapshot, State};
+use fusebox::{CallError, CircuitBreaker, ClockMode, Outcome, Permit, Rejected, Snapshot, State};
 
 use crate::model::{Model, ModelConfig, ModelPermit, ModelRejected};
 
@@ -53,6 +53,8 @@ pub struct Cfg {
     /// stripe's ring. Only a clock that goes back brings it into the window
     /// again; the contract leaves that case open.
     pub stripes: usize,
+    /// What a permit dropped without a verdict counts as.
+    pub abandoned: Outcome,
 }
 
 impl Cfg {
@@ -67,6 +69,7 @@ impl Cfg {
             window_ns: self.window_ns,
             min_calls_for_error_rate: self.min_calls_for_error_rate,
             window_buckets: self.window_buckets,
+            abandoned: self.abandoned,
         }
     }
 
@@ -85,6 +88,7 @@ impl Cfg {
             .monitoring_window(Duration::from_nanos(self.window_ns))
             .min_calls_for_error_rate(self.min_calls_for_error_rate)
             .window_buckets(self.window_buckets)
+            .abandoned(self.abandoned)
             .clock(clock)
             .clock_mode(if self.recent {
                 ClockMode::Recent
@@ -105,8 +109,10 @@ pub enum Op {
     Success(usize),
     /// `failure()` on a held permit.
     Failure(usize),
-    /// Drop a held permit without a verdict.
+    /// Drop a held permit without a verdict (the `abandoned` outcome).
     Drop(usize),
+    /// `ignore()` on a held permit.
+    Ignore(usize),
     /// `allow_request()`.
     Allow,
     /// `on_success()`.
@@ -119,6 +125,9 @@ pub enum Op {
     CallErr,
     /// `call` whose closure panics.
     CallPanic,
+    /// `call_with` whose closure returns `Err` and whose classifier says
+    /// the outcome given.
+    CallWith(Outcome),
     /// Move the mock clock forward.
     Advance(u64),
     /// Move the mock clock backwards (never below the mock's zero).
@@ -224,6 +233,7 @@ pub fn compare_snapshots(engine: &Snapshot, model: &Snapshot) -> Result<(), Stri
     field!(total_successes);
     field!(total_failures);
     field!(total_rejected);
+    field!(total_ignored);
     field!(state_duration);
     field!(open_remaining);
     field!(half_open_calls);
@@ -301,7 +311,7 @@ pub fn run(cfg: &Cfg, ops: &[Op]) -> Result<Stats, String> {
                     held.push((p, mp));
                 }
             }
-            Op::Success(k) | Op::Failure(k) | Op::Drop(k) => {
+            Op::Success(k) | Op::Failure(k) | Op::Drop(k) | Op::Ignore(k) => {
                 if !held.is_empty() {
                     let (p, mp) = held.swap_remove(k % held.len());
                     match *op {
@@ -313,9 +323,13 @@ pub fn run(cfg: &Cfg, ops: &[Op]) -> Result<Stats, String> {
                             p.failure();
                             model.verdict(mp, true);
                         }
+                        Op::Ignore(_) => {
+                            p.ignore();
+                            model.ignore(mp);
+                        }
                         _ => {
                             drop(p);
-                            model.release(mp);
+                            model.abandon(mp);
                         }
                     }
                 }
@@ -371,6 +385,32 @@ pub fn run(cfg: &Cfg, ops: &[Op]) -> Result<Stats, String> {
                     return Err(at(i, op, format!("call returned {:?}", outcome.is_ok())));
                 }
             }
+            Op::CallWith(outcome) => {
+                let mut ran = false;
+                let result = cb.call_with(
+                    |r: &Result<u8, &str>| {
+                        assert_eq!(*r, Err("classified"));
+                        outcome
+                    },
+                    || {
+                        ran = true;
+                        Err("classified")
+                    },
+                );
+                let m = model.try_acquire();
+                if let Ok(mp) = m {
+                    model.report(mp, outcome);
+                }
+                let e: Result<(), &Rejected> = match &result {
+                    Err(CallError::Rejected(r)) => Err(r),
+                    Err(CallError::Failed("classified")) => Ok(()),
+                    other => return Err(at(i, op, format!("call_with returned {other:?}"))),
+                };
+                compare_admission(&e, &m).map_err(|d| at(i, op, d))?;
+                if ran != m.is_ok() {
+                    return Err(at(i, op, format!("closure ran: {ran}")));
+                }
+            }
             Op::Advance(ns) => {
                 mock.increment(ns);
             }
@@ -401,7 +441,7 @@ pub fn run(cfg: &Cfg, ops: &[Op]) -> Result<Stats, String> {
     model.set_now(mock.value().saturating_sub(cfg.origin_ns));
     for (p, mp) in held.drain(..) {
         drop(p);
-        model.release(mp);
+        model.abandon(mp);
     }
     compare_word(&cb, &model).map_err(|d| format!("after dropping permits: {d}"))?;
     let e = cb.snapshot();

@@ -44,7 +44,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use fusebox::{Snapshot, State};
+use fusebox::{Outcome, Snapshot, State};
 
 /// The settings the model needs, in nanoseconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +58,8 @@ pub struct ModelConfig {
     pub window_ns: u64,
     pub min_calls_for_error_rate: u32,
     pub window_buckets: u32,
+    /// What a permit dropped without a verdict counts as.
+    pub abandoned: Outcome,
 }
 
 impl ModelConfig {
@@ -124,6 +126,7 @@ pub struct Model {
     pub total_successes: u64,
     pub total_failures: u64,
     pub total_rejected: u64,
+    pub total_ignored: u64,
     /// Transitions made, for statistics.
     pub transitions: u64,
 }
@@ -146,6 +149,7 @@ impl Model {
             total_successes: 0,
             total_failures: 0,
             total_rejected: 0,
+            total_ignored: 0,
             transitions: 0,
         }
     }
@@ -403,7 +407,29 @@ impl Model {
         }
     }
 
-    /// A permit dropped without a verdict.
+    /// An `Ignored` verdict: frees a current probe's slot, counts in
+    /// `total_ignored` only.
+    pub fn ignore(&mut self, permit: ModelPermit) {
+        self.release(permit);
+        self.total_ignored += 1;
+    }
+
+    /// A verdict as an `Outcome`.
+    pub fn report(&mut self, permit: ModelPermit, outcome: Outcome) {
+        match outcome {
+            Outcome::Success => self.verdict(permit, false),
+            Outcome::Failure => self.verdict(permit, true),
+            Outcome::Ignored => self.ignore(permit),
+        }
+    }
+
+    /// A permit dropped without a verdict: the configured `abandoned`
+    /// outcome.
+    pub fn abandon(&mut self, permit: ModelPermit) {
+        self.report(permit, self.cfg.abandoned);
+    }
+
+    /// Frees a current probe's slot; counts nothing.
     pub fn release(&mut self, permit: ModelPermit) {
         if permit.probe
             && self.state == State::HalfOpen
@@ -447,6 +473,7 @@ impl Model {
             total_successes: self.total_successes,
             total_failures: self.total_failures,
             total_rejected: self.total_rejected,
+            total_ignored: self.total_ignored,
             state_duration: Duration::from_nanos(elapsed),
             open_remaining: (self.state == State::Open)
                 .then(|| Duration::from_nanos(self.cfg.open_ns.saturating_sub(elapsed))),
