@@ -71,7 +71,7 @@
 //! | R2 | error-rate trip | When a failure is recorded, the window holds at least `min_calls_for_error_rate` calls (the *minimum calls*) and at least `error_threshold_percentage` percent of them failed, CLOSED → OPEN. The window covers the last `monitoring_window` in `window_buckets` buckets: a call stays counted at least `monitoring_window - bucket` and at most `monitoring_window + bucket`. Only calls with a verdict count, never rejected requests. |
 //! | R3 | rejecting while open | While OPEN every request is refused and the protected code does not run. [`Rejected::retry_after`] says how long until the next probe. |
 //! | R4 | open duration | Once `open_duration` has passed since opening, the next request moves the breaker to HALF_OPEN and is its first probe. `state()` already reports `HalfOpen` then. |
-//! | R5 | half-open probes (probe cap) | At most `half_open_max_calls` probes are in flight at any instant, under any interleaving of threads; other requests are refused. A probe that succeeds frees its slot, and so does one that ends with no verdict (a dropped permit). |
+//! | R5 | half-open probes (probe cap) | At most `half_open_max_calls` probes are in flight at any instant, under any interleaving of threads; other requests are refused. A probe that succeeds frees its slot, and so does one that ends [`Ignored`](Outcome::Ignored) or, by default, with no verdict (a dropped permit). |
 //! | R6 | closing | Once `half_open_max_calls` probes have succeeded, and none failed, HALF_OPEN → CLOSED, with the window and the consecutive count cleared. |
 //! | R7 | reopening | Any probe failure reopens the breaker at once, for a fresh `open_duration`. |
 //! | R8 | reset timeout | A breaker still HALF_OPEN `reset_timeout` after it got there (slow or leaked probes, too little traffic) is settled by the next request or `state()`: CLOSED if at least one probe succeeded and none failed, else OPEN for a fresh `open_duration`. Half-open never wedges. |
@@ -87,7 +87,11 @@
 //! [`call_with_fallback`](CircuitBreaker::call_with_fallback) and
 //! [`call_async`](CircuitBreaker::call_async). `Ok` counts as a success and
 //! `Err` as a failure. A panic counts as a failure, frees the permit and
-//! keeps unwinding.
+//! keeps unwinding. [`call_with`](CircuitBreaker::call_with) and
+//! [`call_async_with`](CircuitBreaker::call_async_with) take a classifier
+//! that says what a result counts as, an [`Outcome`]: `Success`, `Failure`,
+//! or `Ignored` for an error that says nothing about the dependency's
+//! health (a "not found", a rejected input), which counts neither way.
 //!
 //! ```
 //! # let cb = fusebox::CircuitBreaker::new("prices");
@@ -98,10 +102,12 @@
 //!
 //! **Take a permit**: [`try_acquire`](CircuitBreaker::try_acquire) returns
 //! a [`Permit`] (or a [`Rejected`]) and you give the verdict with
-//! [`success`](Permit::success) or [`failure`](Permit::failure). Use it when
-//! the call is not a closure, or when you decide what counts as a failure.
-//! A permit dropped without a verdict (an early return, `?`, a cancelled
-//! task) counts neither way and frees its probe slot.
+//! [`success`](Permit::success), [`failure`](Permit::failure) or
+//! [`ignore`](Permit::ignore). Use it when the call is not a closure, or
+//! when you decide what counts as a failure. A permit dropped without a
+//! verdict (an early return, `?`, a cancelled task) counts as the breaker's
+//! [`abandoned`](Builder::abandoned) outcome: by default neither way, and
+//! its probe slot is freed.
 //!
 //! ```
 //! # let cb = fusebox::CircuitBreaker::new("prices");
@@ -110,7 +116,7 @@
 //! match cb.try_acquire() {
 //!     Ok(permit) => match fetch_price() {
 //!         Ok(_) => permit.success(),
-//!         Err(PriceError::BadRequest) => drop(permit), // our mistake: counts neither way
+//!         Err(PriceError::BadRequest) => permit.ignore(), // our mistake: counts neither way
 //!         Err(PriceError::Down) => permit.failure(),
 //!     },
 //!     Err(rejected) => eprintln!("{rejected}; retry in {:?}", rejected.retry_after()),
@@ -202,10 +208,13 @@
 //! ```
 //!
 //! Dropping the future before it finishes (a timeout around it, a
-//! cancelled task) gives no verdict: the call counts neither way and a
-//! half-open probe slot is freed. A panic that comes out of the guarded
-//! future counts as a failure; being dropped while the thread unwinds from
-//! some other panic (a sibling branch of a `join!`) is a cancellation.
+//! cancelled task) gives no verdict: the call counts as the breaker's
+//! [`abandoned`](Builder::abandoned) outcome, by default neither way (a
+//! half-open probe slot is freed). With `.abandoned(Outcome::Failure)`, a
+//! timeout around a hanging dependency counts against it and can trip the
+//! breaker. A panic that comes out of the guarded future counts as a
+//! failure; a drop while the thread unwinds from some other panic (a
+//! sibling branch of a `join!`) is an abandoned call like any other.
 //!
 //! # Many breakers: the registry
 //!
@@ -255,8 +264,8 @@
 //!
 //! # Feature flags
 //!
-//! * `serde`: `Serialize` for [`Snapshot`], [`State`], [`Reason`] and
-//!   [`ClockMode`], for example to serve [`Registry::get_states`] as JSON.
+//! * `serde`: `Serialize` for [`Snapshot`], [`State`], [`Reason`],
+//!   [`Outcome`] and [`ClockMode`], for example to serve [`Registry::get_states`] as JSON.
 //!
 //! # Performance
 //!
