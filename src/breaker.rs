@@ -927,6 +927,7 @@ impl CircuitBreaker {
 
     /// An `Ignored` verdict: frees the probe slot (if still current) and
     /// counts in the ignored total only.
+    #[inline]
     pub(crate) fn ignore(&self, ticket: u64, probe: bool) {
         self.release(ticket, probe);
         self.window.count_ignored();
@@ -944,9 +945,19 @@ impl CircuitBreaker {
 
     /// A permit dropped without a verdict, or a `call_async` future dropped
     /// before it finished: counts as the configured `abandoned` outcome.
-    #[cold]
+    #[inline]
     pub(crate) fn abandon(&self, ticket: u64, probe: bool) {
-        self.report(ticket, probe, self.config.abandoned);
+        match self.config.abandoned {
+            crate::Outcome::Ignored => self.ignore(ticket, probe),
+            outcome => self.abandon_as(ticket, probe, outcome),
+        }
+    }
+
+    /// An abandoned call counted as a success or a failure.
+    #[cold]
+    #[inline(never)]
+    fn abandon_as(&self, ticket: u64, probe: bool, outcome: crate::Outcome) {
+        self.report(ticket, probe, outcome);
     }
 
     /// Frees a probe slot (if still current). Counts nothing.
