@@ -2,7 +2,7 @@
 # Checks that the rendered public docs read as a user's tour: no citations
 # of the internal contract, no internal vocabulary. Run after
 #   cargo doc --no-deps --all-features
-# It strips the tags from every page under target/doc/fusebox/ and looks for
+# It strips the tags from every page under $CARGO_TARGET_DIR/doc/fusebox/ (default target/) and looks for
 #   * "SPEC" (the internal contract's name),
 #   * "seed" in any case (the unticketed API's old name),
 #   * "era" as a word (an engine internal),
@@ -12,7 +12,7 @@
 # Prints "page:line: text" for each hit and exits 1 if there is one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-doc_dir="${1:-target/doc/fusebox}"
+doc_dir="${1:-${CARGO_TARGET_DIR:-target}/doc/fusebox}"
 if [ ! -d "$doc_dir" ]; then
   echo "doc-words: $doc_dir is missing; run cargo doc --no-deps --all-features first" >&2
   exit 2
