@@ -230,7 +230,8 @@ fn config_every_invalid_value_is_rejected() {
         (-0.0, "-0"),
         (-1.0, "-1"),
         (100.000_001, "100.000001"),
-        (f64::MAX, "1797693"),
+        (f64::MAX, "1.7976931348623157e308"),
+        (-1e300, "-1e300"),
     ] {
         cases.push((
             b().error_threshold_percentage(p),
