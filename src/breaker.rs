@@ -28,6 +28,14 @@
 //!   - `closed_gen`: the generation of the latest CLOSED state, published by
 //!     HALF_OPEN → CLOSED (a CLOSED word carries its era, which is unique to
 //!     its CLOSED period, instead).
+//!   - `trip_gen` (with a backoff only): the generation of the OPEN state
+//!     the latest trip from CLOSED entered, published by that trip. OPEN
+//!     states of one run (trip, then reopenings) are two generations apart,
+//!     so an OPEN word of generation `g` is the `(g - trip_gen) / 2 + 1`-th
+//!     opening since the breaker last closed, and its duration follows from
+//!     that and `g` alone. Only trips leave CLOSED, so every contender of
+//!     one trip publishes the same value; a `trip_gen` above `g` means the
+//!     reader's word is stale (its decision fails its CAS or re-reads).
 //! * `stamp` ([`Stamp`]: when the current state began, 6 bits of its
 //!   generation and 57 of its time) is written after the transition by the
 //!   winner, or by the first reader that finds it still tagged with another
@@ -149,6 +157,8 @@ struct Core {
     period: AtomicU64,
     /// The generation of the latest CLOSED state.
     closed_gen: AtomicU64,
+    /// The generation of the OPEN state the latest trip from CLOSED entered.
+    trip_gen: AtomicU64,
     /// Unticketed probe slots of one half-open period (see `# Orderings`).
     unticketed: AtomicU64,
 }
@@ -284,6 +294,7 @@ impl CircuitBreaker {
                 era: AtomicU64::new(0),
                 period: AtomicU64::new(0),
                 closed_gen: AtomicU64::new(0),
+                trip_gen: AtomicU64::new(0),
                 unticketed: AtomicU64::new(0),
             }),
             failures: CachePadded::new(FailureWords {
@@ -416,12 +427,13 @@ impl CircuitBreaker {
                         w = self.load();
                         continue;
                     };
-                    if elapsed < self.config.open_nanos {
+                    let open_nanos = self.open_nanos_of(w.gen);
+                    if elapsed < open_nanos {
                         if !self.is_current(w) {
                             w = self.load();
                             continue;
                         }
-                        let left = self.config.open_nanos - elapsed;
+                        let left = open_nanos - elapsed;
                         self.count_rejection();
                         return Err(Rejection::open(left));
                     }
@@ -456,6 +468,19 @@ impl CircuitBreaker {
                         Err(actual) => w = actual,
                     }
                 }
+            }
+        }
+    }
+
+    /// The duration in force for the OPEN state of generation `gen`: the
+    /// open duration, or with a backoff its duration for this opening of
+    /// the run the latest trip began (see `# Orderings`, `trip_gen`).
+    fn open_nanos_of(&self, gen: u64) -> u64 {
+        match &self.config.backoff {
+            None => self.config.open_nanos,
+            Some(plan) => {
+                let trip = self.core.trip_gen.load(Ordering::Acquire);
+                plan.open_nanos(crate::backoff::openings(gen, trip), gen)
             }
         }
     }
@@ -737,6 +762,9 @@ impl CircuitBreaker {
         // fails.
         publish_forward(&self.core.era, w.era);
         let gen = self.core.closed_gen.load(Ordering::Acquire) + 1;
+        if self.config.backoff.is_some() {
+            publish_forward(&self.core.trip_gen, gen);
+        }
         let _ = self.transition(w, Word::open(gen), gen, trip.into());
     }
 
@@ -1255,7 +1283,7 @@ impl CircuitBreaker {
                             w = self.load();
                             continue;
                         }
-                        Some(elapsed) if elapsed < self.config.open_nanos => {
+                        Some(elapsed) if elapsed < self.open_nanos_of(w.gen) => {
                             if self.is_current(w) {
                                 return w;
                             }
@@ -1312,7 +1340,7 @@ impl CircuitBreaker {
             total_ignored: totals.ignored,
             state_duration: Duration::from_nanos(elapsed),
             open_remaining: (w.state == State::Open)
-                .then(|| Duration::from_nanos(self.config.open_nanos.saturating_sub(elapsed))),
+                .then(|| Duration::from_nanos(self.open_nanos_of(w.gen).saturating_sub(elapsed))),
             half_open_calls: if w.state == State::HalfOpen {
                 w.inflight
             } else {

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::backoff::{random_seed, Backoff, Plan};
 use crate::breaker::CircuitBreaker;
 use crate::clock::{duration_nanos, ClockMode};
 use crate::error::MAX_OPEN_NANOS;
@@ -72,6 +73,8 @@ pub struct Builder {
     stripes: Option<usize>,
     listener: Option<Listener>,
     abandoned: Outcome,
+    backoff: Backoff,
+    jitter_seed: Option<u64>,
 }
 
 impl fmt::Debug for Builder {
@@ -94,6 +97,7 @@ impl fmt::Debug for Builder {
             .field("window_buckets", &self.window_buckets)
             .field("clock_mode", &self.clock_mode)
             .field("abandoned", &self.abandoned)
+            .field("backoff", &self.backoff)
             .field("listener", &self.listener.is_some())
             .finish_non_exhaustive()
     }
@@ -116,6 +120,8 @@ impl Builder {
             stripes: None,
             listener: None,
             abandoned: Outcome::Ignored,
+            backoff: Backoff::constant(),
+            jitter_seed: None,
         }
     }
 
@@ -227,6 +233,32 @@ impl Builder {
         F: Fn(&StateChange<'_>) + Send + Sync + 'static,
     {
         self.listener = Some(std::sync::Arc::new(listener));
+        self
+    }
+
+    /// How long each opening lasts; see [`Backoff`]. Default
+    /// [`Backoff::constant()`]: every opening lasts `open_duration`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fusebox::{Backoff, CircuitBreaker};
+    ///
+    /// let cb = CircuitBreaker::builder("db")
+    ///     .open_duration(Duration::from_secs(5))
+    ///     .open_backoff(Backoff::exponential(Duration::from_secs(300)).jitter(0.2))
+    ///     .build()?;
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn open_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The seed of the backoff's jitter draws (default: random for each
+    /// breaker). Exposed for tests and the reference model.
+    #[doc(hidden)]
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
         self
     }
 
@@ -346,13 +378,26 @@ impl Builder {
             .clamp(1, MAX_STRIPES)
             .next_power_of_two();
         let window_nanos = duration_nanos(self.monitoring_window);
+        if let Err((setting, rule, value)) = self.backoff.validate() {
+            return Err(ConfigError::new(setting, rule, value));
+        }
+        let open_nanos = duration_nanos(self.open_duration).min(MAX_OPEN_NANOS);
+        let backoff = self
+            .backoff
+            .plan(open_nanos, self.jitter_seed.unwrap_or_else(random_seed));
         Ok(Config {
             name: self.name,
             error_threshold_percentage: p,
             consecutive_failure_threshold: self.consecutive_failure_threshold,
             open_duration: self.open_duration,
-            open_nanos: duration_nanos(self.open_duration).min(MAX_OPEN_NANOS),
-            open_span: duration_nanos(self.open_duration).min(FAST_SPAN_LIMIT),
+            open_nanos,
+            // With a backoff every opening's duration is its own: the fast
+            // path refuses nothing, the slow path computes it.
+            open_span: if backoff.is_some() {
+                0
+            } else {
+                duration_nanos(self.open_duration).min(FAST_SPAN_LIMIT)
+            },
             half_open_max_calls: self.half_open_max_calls,
             reset_timeout: self.reset_timeout,
             reset_nanos: duration_nanos(self.reset_timeout),
@@ -367,13 +412,14 @@ impl Builder {
             stripes,
             listener: self.listener,
             abandoned: self.abandoned,
+            backoff,
         })
     }
 }
 
 /// `p` as an error message prints it: plainly where that is short, in
 /// exponent form where it would run to many digits (`1e300`, `1e-12`).
-fn float_text(p: f64) -> String {
+pub(crate) fn float_text(p: f64) -> String {
     let magnitude = p.abs();
     if magnitude != 0.0 && !(1e-4..1e6).contains(&magnitude) && p.is_finite() {
         format!("{p:e}")
@@ -430,7 +476,8 @@ pub(crate) struct Config {
     pub(crate) open_nanos: u64,
     /// `open_nanos`, at most [`FAST_SPAN_LIMIT`], for the OPEN fast path,
     /// which refuses while the span from the stamp is below it (the rest of
-    /// a longer duration is timed by the slow path, from the whole time).
+    /// a longer duration is timed by the slow path, from the whole time);
+    /// 0 with a backoff, whose durations only the slow path knows.
     pub(crate) open_span: u64,
     pub(crate) half_open_max_calls: u32,
     pub(crate) reset_timeout: Duration,
@@ -446,6 +493,8 @@ pub(crate) struct Config {
     pub(crate) stripes: usize,
     pub(crate) listener: Option<Listener>,
     pub(crate) abandoned: Outcome,
+    /// `None`: every opening lasts `open_nanos`.
+    pub(crate) backoff: Option<Plan>,
 }
 
 impl fmt::Debug for Config {
@@ -468,6 +517,7 @@ impl fmt::Debug for Config {
             .field("clock_mode", &self.clock_mode)
             .field("stripes", &self.stripes)
             .field("abandoned", &self.abandoned)
+            .field("backoff", &self.backoff)
             .finish_non_exhaustive()
     }
 }

@@ -295,6 +295,7 @@
     rust_2018_idioms
 )]
 
+mod backoff;
 mod breaker;
 mod budget;
 mod call;
@@ -321,6 +322,7 @@ pub mod __loom {
 #[cfg(fusebox_loom)]
 mod loom_exports;
 
+pub use backoff::{Backoff, DEFAULT_BACKOFF_MULTIPLIER};
 pub use breaker::CircuitBreaker;
 pub use clock::ClockMode;
 pub use config::{

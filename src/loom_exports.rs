@@ -135,7 +135,7 @@ impl Detached {
 impl Drop for Detached {
     fn drop(&mut self) {
         if !self.done {
-            self.breaker.release(self.ticket, self.probe);
+            self.breaker.abandon(self.ticket, self.probe);
         }
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use fusebox::quanta::{Clock, Mock};
 use fusebox::{
-    Builder, CallError, CircuitBreaker, ClockMode, Outcome, Reason, Registry, State, StateChange,
+    Backoff, Builder, CallError, CircuitBreaker, ClockMode, Outcome, Reason, Registry, State,
+    StateChange,
 };
 
 // ---- helpers ---------------------------------------------------------------
@@ -1707,4 +1708,170 @@ fn call_async_with_counts_what_the_classifier_says() {
         (s.state, s.total_calls, s.total_ignored),
         (State::Closed, 0, 1)
     );
+}
+
+// ---- Open backoff -----------------------------------------------------------
+
+/// `consecutive(1, 1)` with an exponential backoff from `OPEN` (30 s).
+fn backing_off(max: Duration, multiplier: f64, jitter: f64) -> (CircuitBreaker, Arc<Mock>, Events) {
+    rig(consecutive(1, 1)
+        .open_backoff(
+            Backoff::exponential(max)
+                .multiplier(multiplier)
+                .jitter(jitter),
+        )
+        .jitter_seed(42))
+}
+
+/// Fails the probe of an OPEN breaker once its `open` has elapsed: the next
+/// opening. Asserts the breaker was open exactly `open`.
+fn reopen_after(cb: &CircuitBreaker, mock: &Mock, open: Duration) {
+    assert_eq!(cb.snapshot().open_remaining, Some(open));
+    let rejected = cb.try_acquire().unwrap_err();
+    assert_eq!(rejected.retry_after(), Some(open));
+    mock.increment(open - Duration::from_nanos(1));
+    let rejected = cb.try_acquire().expect_err("1 ns before the end");
+    assert_eq!(rejected.retry_after(), Some(Duration::from_nanos(1)));
+    mock.increment(Duration::from_nanos(1));
+    cb.try_acquire()
+        .expect("the probe, exactly at the end")
+        .failure();
+    assert_eq!(cb.state(), State::Open);
+}
+
+/// k = 1, 2, … up to the cap: `open × multiplier^(k−1)`, then `max`;
+/// `retry_after` and `open_remaining` report the duration in force.
+#[test]
+fn backoff_grows_each_opening_up_to_its_max() {
+    let (cb, mock, _ev) = backing_off(Duration::from_secs(200), 2.0, 0.0);
+    fail(&cb);
+    for secs in [30, 60, 120, 200, 200] {
+        reopen_after(&cb, &mock, Duration::from_secs(secs));
+    }
+}
+
+/// A reset-timeout reopening is an opening too; closing starts again at
+/// k = 1, and so does the next trip.
+#[test]
+fn backoff_counts_every_reopening_and_resets_on_close() {
+    let (cb, mock, ev) = backing_off(Duration::from_secs(1000), 3.0, 0.0);
+    fail(&cb); // k = 1: 30 s
+    mock.increment(OPEN);
+    let leaked = cb.try_acquire().unwrap(); // the probe never answers
+    mock.increment(RESET);
+    assert_eq!(cb.state(), State::Open, "reset timeout, no success: k = 2");
+    assert_eq!(cb.snapshot().open_remaining, Some(Duration::from_secs(90)));
+    drop(leaked);
+    mock.increment(Duration::from_secs(90));
+    cb.try_acquire().unwrap().success();
+    assert_eq!(cb.state(), State::Closed);
+    fail(&cb); // a new run: k = 1 again
+    assert_eq!(cb.snapshot().open_remaining, Some(OPEN));
+    assert_eq!(ev.transitions().len(), 6);
+}
+
+/// A multiplier of 1 is a constant duration; a cap below `open_duration`
+/// caps the first opening too.
+#[test]
+fn backoff_with_multiplier_one_or_a_low_cap() {
+    let (cb, mock, _ev) = backing_off(Duration::from_secs(1000), 1.0, 0.0);
+    fail(&cb);
+    for _ in 0..3 {
+        reopen_after(&cb, &mock, OPEN);
+    }
+    let (cb, mock, _ev) = backing_off(Duration::from_secs(5), 2.0, 0.0);
+    fail(&cb);
+    reopen_after(&cb, &mock, Duration::from_secs(5));
+    reopen_after(&cb, &mock, Duration::from_secs(5));
+}
+
+/// Jitter shortens an opening by at most its fraction: with jitter 0 every
+/// opening is exact, with jitter 1 anything from 1 ns to the full duration,
+/// drawn once per opening (every reader sees the same duration).
+#[test]
+fn backoff_jitter_0_and_1() {
+    let mut draws = std::collections::HashSet::new();
+    for seed in 0..64 {
+        let (cb, mock, _ev) = rig(consecutive(1, 1)
+            .open_backoff(Backoff::exponential(Duration::from_secs(600)).jitter(1.0))
+            .jitter_seed(seed));
+        fail(&cb);
+        let first = cb.snapshot().open_remaining.unwrap();
+        assert!(first > Duration::ZERO && first <= OPEN, "{first:?}");
+        assert_eq!(cb.try_acquire().unwrap_err().retry_after(), Some(first));
+        assert_eq!(
+            cb.snapshot().open_remaining,
+            Some(first),
+            "one draw per opening"
+        );
+        draws.insert(first);
+        mock.increment(first);
+        cb.try_acquire().unwrap().failure();
+        let second = cb.snapshot().open_remaining.unwrap();
+        assert!(second > Duration::ZERO && second <= 2 * OPEN, "{second:?}");
+    }
+    assert!(draws.len() > 60, "seeds draw differently");
+    let (cb, mock, _ev) = backing_off(Duration::from_secs(600), 2.0, 0.0);
+    fail(&cb);
+    reopen_after(&cb, &mock, OPEN);
+}
+
+/// A constant backoff with jitter: each opening lasts up to
+/// `open_duration`, shortened by at most the jitter fraction.
+#[test]
+fn constant_backoff_with_jitter() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1)
+        .open_backoff(Backoff::constant().jitter(0.5))
+        .jitter_seed(7));
+    fail(&cb);
+    for _ in 0..20 {
+        let d = cb.snapshot().open_remaining.unwrap();
+        assert!(d > OPEN / 2 && d <= OPEN, "{d:?}");
+        mock.increment(d);
+        cb.try_acquire().unwrap().failure();
+    }
+}
+
+/// The error-rate trip starts a run like the consecutive one.
+#[test]
+fn backoff_after_an_error_rate_trip() {
+    let (cb, mock, _ev) = rig(rate(50.0, 2)
+        .half_open_max_calls(1)
+        .open_backoff(Backoff::exponential(Duration::from_secs(3600))));
+    ok(&cb);
+    fail(&cb);
+    assert_eq!(cb.state(), State::Open);
+    reopen_after(&cb, &mock, OPEN);
+    reopen_after(&cb, &mock, 2 * OPEN);
+}
+
+#[test]
+fn backoff_settings_out_of_range_are_config_errors() {
+    let err = |b: Backoff| {
+        CircuitBreaker::builder("x")
+            .open_backoff(b)
+            .build()
+            .unwrap_err()
+    };
+    let e = err(Backoff::exponential(Duration::from_secs(1)).multiplier(0.5));
+    assert_eq!(
+        e.to_string(),
+        "open_backoff multiplier must be finite and >= 1, got 0.5"
+    );
+    assert_eq!(e.setting(), "open_backoff multiplier");
+    let e = err(Backoff::exponential(Duration::from_secs(1)).multiplier(f64::NAN));
+    assert_eq!(e.value(), "NaN");
+    let e = err(Backoff::exponential(Duration::from_secs(1)).jitter(1.5));
+    assert_eq!(
+        e.to_string(),
+        "open_backoff jitter must be in [0, 1], got 1.5"
+    );
+    let e = err(Backoff::exponential(Duration::ZERO));
+    assert_eq!(e.to_string(), "open_backoff max must be > 0, got 0s");
+    let e = err(Backoff::constant().multiplier(2.0));
+    assert_eq!(
+        e.to_string(),
+        "open_backoff multiplier applies only to Backoff::exponential, got 2"
+    );
+    assert_eq!(Backoff::default(), Backoff::constant());
 }

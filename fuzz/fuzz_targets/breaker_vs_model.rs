@@ -16,6 +16,7 @@ mod stats;
 use arbitrary::Arbitrary;
 use fusebox::Outcome;
 use harness::{Cfg, Op};
+use model::ModelBackoff;
 use libfuzzer_sys::fuzz_target;
 
 const MS: u64 = 1_000_000;
@@ -34,6 +35,25 @@ struct FuzzCfg {
     recent: bool,
     many_stripes: bool,
     abandoned: u8,
+    backoff: FuzzBackoff,
+}
+
+/// No backoff, an exponential one, or a constant one with jitter.
+#[derive(Debug, Arbitrary)]
+enum FuzzBackoff {
+    Constant,
+    Exponential {
+        max: Dur,
+        /// 1 + n / 64: 1.0 to ~5.
+        multiplier: u8,
+        /// n / 255.
+        jitter: u8,
+        seed: u64,
+    },
+    Jittered {
+        jitter: u8,
+        seed: u64,
+    },
 }
 
 /// An outcome, `Ignored` twice as likely as the others.
@@ -89,6 +109,26 @@ impl FuzzCfg {
             recent: self.recent,
             stripes: if self.many_stripes { 4 } else { 1 },
             abandoned: outcome(self.abandoned),
+            backoff: match self.backoff {
+                FuzzBackoff::Constant => None,
+                FuzzBackoff::Exponential {
+                    ref max,
+                    multiplier,
+                    jitter,
+                    seed,
+                } => Some(ModelBackoff {
+                    max_ns: max.ns(),
+                    multiplier: 1.0 + f64::from(multiplier) / 64.0,
+                    jitter: f64::from(jitter) / 255.0,
+                    seed,
+                }),
+                FuzzBackoff::Jittered { jitter, seed } => Some(ModelBackoff {
+                    max_ns: self.open.ns(),
+                    multiplier: 1.0,
+                    jitter: f64::from(jitter) / 255.0,
+                    seed,
+                }),
+            },
         }
     }
 }

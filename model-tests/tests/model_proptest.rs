@@ -12,6 +12,7 @@ mod model;
 
 use fusebox::Outcome;
 use harness::{debug_word, run, Cfg, Op};
+use model::ModelBackoff;
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;
@@ -45,6 +46,29 @@ fn percentage() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// No backoff (half the runs), an exponential one, or (`max_ns` 0, filled
+/// in with the open duration) a constant one with jitter.
+fn backoff() -> impl Strategy<Value = Option<ModelBackoff>> {
+    let jitter = prop_oneof![Just(0.0), Just(1.0), 0.0f64..=1.0];
+    let multiplier = prop_oneof![Just(1.0), Just(2.0), 1.0f64..=4.0];
+    let max_ns = prop_oneof![Just(0u64), MS..=10 * SEC, Just(u64::MAX / 2)];
+    prop_oneof![
+        2 => Just(None),
+        2 => (max_ns, multiplier, jitter, any::<u64>()).prop_map(|(max_ns, multiplier, jitter, seed)| Some(ModelBackoff {
+            max_ns: max_ns.max(1),
+            multiplier,
+            jitter,
+            seed,
+        })),
+        1 => (prop_oneof![Just(0.0), 0.0f64..=1.0], any::<u64>()).prop_map(|(jitter, seed)| Some(ModelBackoff {
+            max_ns: 0,
+            multiplier: 1.0,
+            jitter,
+            seed,
+        })),
+    ]
+}
+
 fn outcome() -> impl Strategy<Value = Outcome> {
     prop_oneof![
         2 => Just(Outcome::Ignored),
@@ -67,6 +91,7 @@ prop_compose! {
         recent in any::<bool>(),
         stripes in prop_oneof![Just(1usize), Just(4usize)],
         abandoned in outcome(),
+        backoff in backoff(),
     ) -> Cfg {
         let window_ns = (u64::from(window_buckets) * MS + window_extra).min(10 * SEC);
         Cfg {
@@ -82,6 +107,15 @@ prop_compose! {
             recent,
             stripes,
             abandoned,
+            backoff: backoff.map(|b| match b {
+                // A constant backoff with jitter: its cap is the open duration.
+                ModelBackoff { max_ns: 0, .. } => ModelBackoff {
+                    max_ns: open_ns,
+                    multiplier: 1.0,
+                    ..b
+                },
+                b => b,
+            }),
         }
     }
 }
@@ -95,6 +129,8 @@ fn op(cfg: &Cfg) -> impl Strategy<Value = Op> {
         Just(open - 1),
         Just(reset - 1),
         Just(open.max(reset)),
+        Just(open.saturating_mul(2)),
+        Just(open.saturating_mul(4)),
         Just(window),
         Just(window + bucket),
         open..=open + reset + window,
@@ -154,6 +190,7 @@ fn base() -> Cfg {
         recent: false,
         stripes: 4,
         abandoned: Outcome::Ignored,
+        backoff: None,
     }
 }
 
@@ -380,6 +417,7 @@ fn window_is_cleared_even_after_256_closings_differential() {
         recent: false,
         stripes: 4,
         abandoned: Outcome::Ignored,
+        backoff: None,
     };
     let mut ops = vec![CallErr, CallErr, CallErr, CallErr, CallOk, Advance(SEC)];
     for _ in 0..256 {
@@ -419,6 +457,7 @@ fn a_rewind_meets_one_ring_as_the_model_keeps_it() {
         recent: false,
         stripes: 4,
         abandoned: Outcome::Ignored,
+        backoff: None,
     };
     // Each `check` on a fresh thread: no stripe index yet.
     for _ in 0..4 {

@@ -19,9 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fusebox::quanta::{Clock, Mock};
-use fusebox::{CallError, CircuitBreaker, ClockMode, Outcome, Permit, Rejected, Snapshot, State};
+use fusebox::{
+    Backoff, CallError, CircuitBreaker, ClockMode, Outcome, Permit, Rejected, Snapshot, State,
+};
 
-use crate::model::{Model, ModelConfig, ModelPermit, ModelRejected};
+use crate::model::{Model, ModelBackoff, ModelConfig, ModelPermit, ModelRejected};
 
 /// The payload of the panics `Op::CallPanic` raises on purpose.
 pub const INTENTIONAL_PANIC: &str = "fusebox-harness: intentional panic";
@@ -55,6 +57,9 @@ pub struct Cfg {
     pub stripes: usize,
     /// What a permit dropped without a verdict counts as.
     pub abandoned: Outcome,
+    /// The open backoff (`None`: constant, no jitter). `max_ns == open_ns`
+    /// with multiplier 1 builds a constant backoff with jitter.
+    pub backoff: Option<ModelBackoff>,
 }
 
 impl Cfg {
@@ -70,11 +75,25 @@ impl Cfg {
             min_calls_for_error_rate: self.min_calls_for_error_rate,
             window_buckets: self.window_buckets,
             abandoned: self.abandoned,
+            backoff: self.backoff,
         }
     }
 
     pub fn bucket_ns(&self) -> u64 {
         self.window_ns.div_ceil(u64::from(self.window_buckets))
+    }
+
+    /// The engine's form of [`Cfg::backoff`].
+    pub fn engine_backoff(&self) -> Backoff {
+        match self.backoff {
+            None => Backoff::constant(),
+            Some(b) if b.max_ns == self.open_ns && b.multiplier == 1.0 => {
+                Backoff::constant().jitter(b.jitter)
+            }
+            Some(b) => Backoff::exponential(Duration::from_nanos(b.max_ns))
+                .multiplier(b.multiplier)
+                .jitter(b.jitter),
+        }
     }
 
     pub fn build(&self, clock: Clock, stripes: usize) -> CircuitBreaker {
@@ -89,6 +108,8 @@ impl Cfg {
             .min_calls_for_error_rate(self.min_calls_for_error_rate)
             .window_buckets(self.window_buckets)
             .abandoned(self.abandoned)
+            .open_backoff(self.engine_backoff())
+            .jitter_seed(self.backoff.map_or(0, |b| b.seed))
             .clock(clock)
             .clock_mode(if self.recent {
                 ClockMode::Recent

@@ -60,6 +60,35 @@ pub struct ModelConfig {
     pub window_buckets: u32,
     /// What a permit dropped without a verdict counts as.
     pub abandoned: Outcome,
+    /// The open backoff: `None` for a constant one without jitter.
+    pub backoff: Option<ModelBackoff>,
+}
+
+/// An open backoff: the k-th opening since the breaker last closed lasts
+/// `min(open × multiplier^(k−1), max) × (1 − jitter × u)`, `u` in `[0, 1)`
+/// drawn from the OPEN state's generation and `seed`, at least 1 ns. A
+/// constant backoff with jitter is `max = open`, `multiplier = 1`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelBackoff {
+    pub max_ns: u64,
+    pub multiplier: f64,
+    pub jitter: f64,
+    pub seed: u64,
+}
+
+impl ModelBackoff {
+    pub fn duration_ns(&self, open_ns: u64, k: u64, gen: u64) -> u64 {
+        let exp = i32::try_from(k - 1).unwrap_or(i32::MAX);
+        let grown = open_ns as f64 * self.multiplier.powi(exp);
+        let capped = grown.min(self.max_ns as f64);
+        // SplitMix64 of `seed ^ gen`, its top 53 bits as a fraction.
+        let mut z = (self.seed ^ gen).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+        ((capped * (1.0 - self.jitter * u)) as u64).clamp(1, u64::MAX - 1)
+    }
 }
 
 impl ModelConfig {
@@ -110,6 +139,9 @@ pub struct Model {
     pub inflight: u32,
     /// HALF_OPEN: probes that succeeded.
     pub successes: u32,
+    /// Openings since the breaker last closed (OPEN and HALF_OPEN: the
+    /// latest one's number).
+    pub openings: u64,
     /// HALF_OPEN: slots unticketed admissions of this generation took and
     /// no unticketed verdict has released.
     pub unticketed: u32,
@@ -140,6 +172,7 @@ impl Model {
             gen: 0,
             inflight: 0,
             successes: 0,
+            openings: 0,
             unticketed: 0,
             since: 0,
             era: 0,
@@ -159,11 +192,24 @@ impl Model {
         self.now = now;
     }
 
+    /// How long the current OPEN state lasts (R15).
+    pub fn open_ns(&self) -> u64 {
+        match &self.cfg.backoff {
+            None => self.cfg.open_ns,
+            Some(b) => b.duration_ns(self.cfg.open_ns, self.openings.max(1), self.gen),
+        }
+    }
+
     fn elapsed(&self) -> u64 {
         self.now.saturating_sub(self.since)
     }
 
     fn enter(&mut self, state: State) {
+        match state {
+            State::Open => self.openings += 1,
+            State::Closed => self.openings = 0,
+            State::HalfOpen => {}
+        }
         self.state = state;
         self.gen += 1;
         self.inflight = 0;
@@ -242,7 +288,7 @@ impl Model {
     pub fn due(&self) -> bool {
         match self.state {
             State::Closed => false,
-            State::Open => self.elapsed() >= self.cfg.open_ns,
+            State::Open => self.elapsed() >= self.open_ns(),
             State::HalfOpen => self.elapsed() >= self.cfg.reset_ns,
         }
     }
@@ -267,7 +313,7 @@ impl Model {
             match self.state {
                 State::Closed => return,
                 State::Open => {
-                    if self.elapsed() < self.cfg.open_ns {
+                    if self.elapsed() < self.open_ns() {
                         return;
                     }
                     self.enter(State::HalfOpen);
@@ -294,11 +340,11 @@ impl Model {
                 }
                 State::Open => {
                     let elapsed = self.elapsed();
-                    if elapsed < self.cfg.open_ns {
+                    if elapsed < self.open_ns() {
                         self.total_rejected += 1;
                         return Err(ModelRejected {
                             state: State::Open,
-                            retry_after: Some(Duration::from_nanos(self.cfg.open_ns - elapsed)),
+                            retry_after: Some(Duration::from_nanos(self.open_ns() - elapsed)),
                         });
                     }
                     // R4: this request moves the breaker and is its first probe.
@@ -476,7 +522,7 @@ impl Model {
             total_ignored: self.total_ignored,
             state_duration: Duration::from_nanos(elapsed),
             open_remaining: (self.state == State::Open)
-                .then(|| Duration::from_nanos(self.cfg.open_ns.saturating_sub(elapsed))),
+                .then(|| Duration::from_nanos(self.open_ns().saturating_sub(elapsed))),
             half_open_calls: if self.state == State::HalfOpen {
                 self.inflight
             } else {
