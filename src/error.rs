@@ -193,7 +193,9 @@ impl Rejected {
     }
 
     /// When open: the time left until the next request may become a
-    /// half-open probe. `None` when every half-open probe slot was taken.
+    /// half-open probe, of the opening's duration in force (with an open
+    /// backoff, this opening's). `None` when every half-open probe slot was
+    /// taken.
     pub fn retry_after(&self) -> Option<Duration> {
         let nanos = self.rejection.retry_nanos;
         (nanos != NO_RETRY).then(|| Duration::from_nanos(nanos))

@@ -73,13 +73,14 @@
 //! | R4 | open duration | Once `open_duration` has passed since opening, the next request moves the breaker to HALF_OPEN and is its first probe. `state()` already reports `HalfOpen` then. |
 //! | R5 | half-open probes (probe cap) | At most `half_open_max_calls` probes are in flight at any instant, under any interleaving of threads; other requests are refused. A probe that succeeds frees its slot, and so does one that ends [`Ignored`](Outcome::Ignored) or, by default, with no verdict (a dropped permit). |
 //! | R6 | closing | Once `half_open_max_calls` probes have succeeded, and none failed, HALF_OPEN → CLOSED, with the window and the consecutive count cleared. |
-//! | R7 | reopening | Any probe failure reopens the breaker at once, for a fresh `open_duration`. |
+//! | R7 | reopening | Any probe failure reopens the breaker at once, for a fresh `open_duration` (or, with an open backoff, the next opening's duration). |
 //! | R8 | reset timeout | A breaker still HALF_OPEN `reset_timeout` after it got there (slow or leaked probes, too little traffic) is settled by the next request or `state()`: CLOSED if at least one probe succeeded and none failed, else OPEN for a fresh `open_duration`. Half-open never wedges. |
 //! | R9 | stale verdicts | A verdict from a call admitted before the breaker's latest transition, however many transitions ago, cannot move the breaker: it counts in the totals and nowhere else. A slow call admitted while CLOSED that fails after the breaker opened and went half-open does not reopen it. |
 //! | R10 | one transition per change | However threads race, each transition happens exactly once, and the thread that made it logs it and calls the listener, once. |
 //! | R11 | totals | `total_successes + total_failures` equals the verdicts reported, and `total_rejected` the refusals, exactly, under any number of threads. |
 //! | R12 | logging | Transitions are logged through `tracing` under `fusebox::…` targets: opening at WARN with the reason and its figures, half-opening and closing at INFO, rejections at DEBUG. |
 //! | R13 | registry get-or-create | [`Registry::create`] on a name that exists returns the existing breaker and ignores the builder, even an invalid one. Racing `create`s for one name yield one breaker. |
+//! | R15 | open backoff | With [`Builder::open_backoff`] set to [`Backoff::exponential`], the k-th opening since the breaker last closed lasts `open_duration × multiplier^(k−1)`, at most its `max`, shortened by a random fraction of at most its `jitter`; closing starts again at k = 1. [`Rejected::retry_after`] and [`Snapshot::open_remaining`] report the duration in force. |
 //!
 //! # Three ways to use it
 //!

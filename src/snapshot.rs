@@ -37,7 +37,8 @@ pub struct Snapshot {
     pub total_ignored: u64,
     /// Time in the current state.
     pub state_duration: Duration,
-    /// When OPEN: time left until a request may become a probe.
+    /// When OPEN: time left until a request may become a probe, of the
+    /// opening's duration in force (see [`Backoff`](crate::Backoff)).
     pub open_remaining: Option<Duration>,
     /// Probes in flight (HALF_OPEN), else 0.
     pub half_open_calls: u32,
