@@ -103,7 +103,7 @@ use crate::clock::BreakerClock;
 use crate::config::{Builder, Config};
 use crate::error::{Name, Rejected, Rejection};
 use crate::events::{emit, Reason, StateChange};
-use crate::permit::Permit;
+use crate::permit::{admitted_at, timed, Permit, PROBE, UNTIMED};
 use crate::policy;
 use crate::snapshot::Snapshot;
 use crate::state::{short_gen, Stamp, State, Word};
@@ -161,6 +161,10 @@ struct Core {
     trip_gen: AtomicU64,
     /// Unticketed probe slots of one half-open period (see `# Orderings`).
     unticketed: AtomicU64,
+    /// Or'ed into the state word at admission: both state bits for a
+    /// breaker that times calls (its CLOSED admissions go out of line), 0
+    /// otherwise. Never written after construction.
+    admit_mask: u64,
 }
 
 /// The `unticketed` word: the period's generation above (44 low bits), the count
@@ -232,6 +236,10 @@ pub struct CircuitBreaker {
     /// Written on failures (and the first success after one).
     failures: CachePadded<FailureWords>,
     window: Window,
+    /// With a slow-call threshold, the slow calls, in a ring of their own
+    /// beside `window`'s (same buckets, eras and protocol): slow verdicts
+    /// as its successes, slow ignored abandonments as its failures.
+    slow: Option<Window>,
     clock: BreakerClock,
     name: StdArc<str>,
     /// The name as a `Rejected` carries it, built once.
@@ -280,6 +288,8 @@ impl CircuitBreaker {
             config.bucket_nanos,
         );
         let window = Window::new(config.stripes, config.window_buckets);
+        let slow =
+            (config.slow_nanos > 0).then(|| Window::new(config.stripes, config.window_buckets));
         let name = StdArc::<str>::from(config.name.as_str());
         // The first CLOSED period starts now, on the clock's own time line:
         // about 0 for a clock whose origin is this breaker's, but a `Recent`
@@ -296,12 +306,14 @@ impl CircuitBreaker {
                 closed_gen: AtomicU64::new(0),
                 trip_gen: AtomicU64::new(0),
                 unticketed: AtomicU64::new(0),
+                admit_mask: if config.slow_nanos > 0 { 0b11 << 62 } else { 0 },
             }),
             failures: CachePadded::new(FailureWords {
                 consecutive: AtomicU64::new(0),
                 budget: ScanBudget::new(),
             }),
             window,
+            slow,
             clock,
             reject_name: Name::new(&name),
             name,
@@ -339,7 +351,10 @@ impl CircuitBreaker {
     /// Approximate bytes this breaker owns: the struct, its counters and
     /// its name. Fixed at build time; no call allocates.
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.window.heap_bytes() + self.name.len()
+        std::mem::size_of::<Self>()
+            + self.window.heap_bytes()
+            + self.slow.as_ref().map_or(0, Window::heap_bytes)
+            + self.name.len()
     }
 
     // ---- admission -------------------------------------------------------
@@ -374,8 +389,30 @@ impl CircuitBreaker {
     #[inline(always)]
     pub(crate) fn admit(&self) -> Result<Permit<'_>, Rejection> {
         let bits = self.core.word.load(Ordering::Acquire);
-        if Word::is_closed(bits) {
+        // A breaker that times calls sets both state bits here, so that its
+        // CLOSED words take the out-of-line path with the rest.
+        let masked = bits | self.core.admit_mask;
+        if Word::is_closed(masked) {
             return Ok(Permit::new(self, bits, false));
+        }
+        let state = if Word::is_open_unless_closed(masked) {
+            if let Some(rejected) = self.reject_if_still_open(bits) {
+                return Err(rejected);
+            }
+            State::Open
+        } else {
+            return self.admit_other(bits);
+        };
+        self.acquire_slow(Word::unpack_as(bits, state))
+    }
+
+    /// Admission for HALF_OPEN, and for every state of a breaker that times
+    /// calls.
+    #[cold]
+    #[inline(never)]
+    fn admit_other(&self, bits: u64) -> Result<Permit<'_>, Rejection> {
+        if Word::is_closed(bits) {
+            return Ok(self.closed_permit(bits));
         }
         let state = if Word::is_open_unless_closed(bits) {
             if let Some(rejected) = self.reject_if_still_open(bits) {
@@ -386,6 +423,17 @@ impl CircuitBreaker {
             State::HalfOpen
         };
         self.acquire_slow(Word::unpack_as(bits, state))
+    }
+
+    /// A permit for the CLOSED word `bits`, timed if the breaker times
+    /// calls.
+    #[inline]
+    fn closed_permit(&self, bits: u64) -> Permit<'_> {
+        if self.slow.is_some() {
+            Permit::with_meta(self, bits, timed(self.clock.now()))
+        } else {
+            Permit::new(self, bits, false)
+        }
     }
 
     /// The common OPEN case, inline: the stamp is current and
@@ -421,7 +469,7 @@ impl CircuitBreaker {
         let mut w = w;
         loop {
             match w.state {
-                State::Closed => return Ok(Permit::new(self, w.pack(), false)),
+                State::Closed => return Ok(self.closed_permit(w.pack())),
                 State::Open => {
                     let Some(elapsed) = self.elapsed(w, now) else {
                         w = self.load();
@@ -633,13 +681,79 @@ impl CircuitBreaker {
 
     // ---- verdicts --------------------------------------------------------
 
-    /// A permit's verdict.
+    /// A verdict, by ticket and kind (the loom models' detached permits).
+    #[cfg(fusebox_loom)]
     #[inline(always)]
     pub(crate) fn verdict(&self, ticket: u64, probe: bool, outcome: Outcome) {
         if probe {
             self.probe_verdict(ticket, outcome);
         } else {
             self.closed_verdict(ticket, outcome);
+        }
+    }
+
+    /// A [`Permit`]'s verdict: `meta` tells an untimed CLOSED permit (the
+    /// common case, one test) from a probe or a timed one.
+    #[inline(always)]
+    pub(crate) fn permit_verdict(&self, ticket: u64, meta: u64, outcome: Outcome) {
+        if meta == UNTIMED {
+            self.closed_verdict(ticket, outcome);
+        } else {
+            self.permit_verdict_other(ticket, meta, outcome);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn permit_verdict_other(&self, ticket: u64, meta: u64, outcome: Outcome) {
+        if meta == PROBE {
+            self.probe_verdict(ticket, outcome);
+        } else {
+            self.timed_verdict(ticket, admitted_at(meta), Some(outcome));
+        }
+    }
+
+    /// R14: the verdict (`None`: abandoned and ignored) of a timed CLOSED
+    /// permit admitted under word `admitted` at time `start`, then, if it
+    /// took `slow_call_duration_threshold` or longer and its CLOSED state
+    /// is still current, its slow count and the slow-call trip.
+    fn timed_verdict(&self, admitted: u64, start: u64, outcome: Option<Outcome>) {
+        let now = self.clock.now();
+        match outcome {
+            Some(outcome) => self.closed_verdict(admitted, outcome),
+            None => self.ignore(admitted, false),
+        }
+        if now.saturating_sub(start) < self.config.slow_nanos {
+            return;
+        }
+        let Some(slow) = &self.slow else { return };
+        let bits = self.core.word.load(Ordering::Acquire);
+        if bits != admitted {
+            // R9, or the verdict itself tripped the breaker.
+            return;
+        }
+        let epoch = self.clock.epoch();
+        let era = Word::era_of_bits(bits) as u8;
+        // The slow window counts slow verdicts as its successes and slow
+        // ignored ones (not in the main window) as its failures.
+        slow.record(
+            epoch,
+            era,
+            if outcome.is_some() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+        );
+        let counts = self.window.counts(epoch, era);
+        let slow_counts = slow.counts(epoch, era);
+        if let Some(trip) = policy::slow_rate_trips(
+            slow_counts.calls(),
+            counts.calls() + slow_counts.failures,
+            self.config.min_calls_for_error_rate,
+            self.config.slow_call_rate_threshold,
+        ) {
+            self.trip(Word::unpack(bits), trip);
         }
     }
 
@@ -760,6 +874,12 @@ impl CircuitBreaker {
         // era first (see `# Orderings`). `closed_gen` is this CLOSED
         // state's generation unless the state is over, and then the CAS
         // fails.
+        self.trip(w, trip);
+    }
+
+    /// CLOSED `w` → OPEN for `trip`, by one CAS from exactly that CLOSED
+    /// generation (R10): a racing or stale trip's CAS fails.
+    fn trip(&self, w: Word, trip: policy::Trip) {
         publish_forward(&self.core.era, w.era);
         let gen = self.core.closed_gen.load(Ordering::Acquire) + 1;
         if self.config.backoff.is_some() {
@@ -961,31 +1081,37 @@ impl CircuitBreaker {
         self.window.count_ignored();
     }
 
-    /// A verdict given as a public [`Outcome`](crate::Outcome).
+    /// A permit's verdict given as a public [`Outcome`](crate::Outcome).
+    /// An explicit `Ignored` is never slow: the caller chose it.
     #[inline]
-    pub(crate) fn report(&self, ticket: u64, probe: bool, outcome: crate::Outcome) {
+    pub(crate) fn report(&self, ticket: u64, meta: u64, outcome: crate::Outcome) {
         match outcome {
-            crate::Outcome::Success => self.verdict(ticket, probe, Outcome::Success),
-            crate::Outcome::Failure => self.verdict(ticket, probe, Outcome::Failure),
-            crate::Outcome::Ignored => self.ignore(ticket, probe),
+            crate::Outcome::Success => self.permit_verdict(ticket, meta, Outcome::Success),
+            crate::Outcome::Failure => self.permit_verdict(ticket, meta, Outcome::Failure),
+            crate::Outcome::Ignored => self.ignore(ticket, meta == PROBE),
         }
     }
 
     /// A permit dropped without a verdict, or a `call_async` future dropped
     /// before it finished: counts as the configured `abandoned` outcome.
     #[inline]
-    pub(crate) fn abandon(&self, ticket: u64, probe: bool) {
+    pub(crate) fn abandon(&self, ticket: u64, meta: u64) {
         match self.config.abandoned {
-            crate::Outcome::Ignored => self.ignore(ticket, probe),
-            outcome => self.abandon_as(ticket, probe, outcome),
+            crate::Outcome::Ignored if meta & !PROBE == 0 => self.ignore(ticket, meta == PROBE),
+            outcome => self.abandon_as(ticket, meta, outcome),
         }
     }
 
-    /// An abandoned call counted as a success or a failure.
+    /// An abandoned call counted as a success or a failure, or a timed one
+    /// (which may have been slow).
     #[cold]
     #[inline(never)]
-    fn abandon_as(&self, ticket: u64, probe: bool, outcome: crate::Outcome) {
-        self.report(ticket, probe, outcome);
+    fn abandon_as(&self, ticket: u64, meta: u64, outcome: crate::Outcome) {
+        match (outcome, meta) {
+            (crate::Outcome::Ignored, UNTIMED | PROBE) => self.ignore(ticket, meta == PROBE),
+            (crate::Outcome::Ignored, _) => self.timed_verdict(ticket, admitted_at(meta), None),
+            _ => self.report(ticket, meta, outcome),
+        }
     }
 
     /// Frees a probe slot (if still current). Counts nothing.
@@ -1231,6 +1357,9 @@ impl CircuitBreaker {
     #[cold]
     fn sweep(&self, era: u64) {
         self.window.sweep(era as u8);
+        if let Some(slow) = &self.slow {
+            slow.sweep(era as u8);
+        }
         self.failures.budget.revoke();
         let tag = consec_tag(era);
         let mut cur = self.failures.consecutive.load(Ordering::Relaxed);
@@ -1327,6 +1456,16 @@ impl CircuitBreaker {
             0
         };
         let totals = self.window.totals();
+        let (slow_calls, slow_rate) = match &self.slow {
+            Some(slow) => {
+                let s = slow.counts(epoch, era as u8);
+                (
+                    s.calls(),
+                    policy::error_rate(s.calls(), counts.calls() + s.failures),
+                )
+            }
+            None => (0, 0.0),
+        };
         Snapshot {
             name: self.name.to_string(),
             state: w.state,
@@ -1338,6 +1477,8 @@ impl CircuitBreaker {
             total_failures: totals.failures,
             total_rejected: totals.rejected,
             total_ignored: totals.ignored,
+            slow_call_rate: slow_rate,
+            recent_slow_calls: slow_calls,
             state_duration: Duration::from_nanos(elapsed),
             open_remaining: (w.state == State::Open)
                 .then(|| Duration::from_nanos(self.open_nanos_of(w.gen).saturating_sub(elapsed))),

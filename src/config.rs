@@ -13,6 +13,9 @@ use crate::events::{Listener, StateChange};
 use crate::outcome::Outcome;
 use crate::state::{FAST_SPAN_LIMIT, MAX_PROBES};
 
+/// The default for [`Builder::slow_call_rate_threshold`] (100 %: every call
+/// in the window slow).
+pub const DEFAULT_SLOW_CALL_RATE_THRESHOLD: f64 = 100.0;
 /// The default for [`Builder::error_threshold_percentage`] (50 %).
 pub const DEFAULT_ERROR_THRESHOLD_PERCENTAGE: f64 = 50.0;
 /// The default for [`Builder::consecutive_failure_threshold`] (10).
@@ -75,6 +78,8 @@ pub struct Builder {
     abandoned: Outcome,
     backoff: Backoff,
     jitter_seed: Option<u64>,
+    slow_call_duration_threshold: Option<Duration>,
+    slow_call_rate_threshold: f64,
 }
 
 impl fmt::Debug for Builder {
@@ -98,6 +103,11 @@ impl fmt::Debug for Builder {
             .field("clock_mode", &self.clock_mode)
             .field("abandoned", &self.abandoned)
             .field("backoff", &self.backoff)
+            .field(
+                "slow_call_duration_threshold",
+                &self.slow_call_duration_threshold,
+            )
+            .field("slow_call_rate_threshold", &self.slow_call_rate_threshold)
             .field("listener", &self.listener.is_some())
             .finish_non_exhaustive()
     }
@@ -122,6 +132,8 @@ impl Builder {
             abandoned: Outcome::Ignored,
             backoff: Backoff::constant(),
             jitter_seed: None,
+            slow_call_duration_threshold: None,
+            slow_call_rate_threshold: DEFAULT_SLOW_CALL_RATE_THRESHOLD,
         }
     }
 
@@ -233,6 +245,58 @@ impl Builder {
         F: Fn(&StateChange<'_>) + Send + Sync + 'static,
     {
         self.listener = Some(std::sync::Arc::new(listener));
+        self
+    }
+
+    /// Calls that take at least `threshold`, from admission to verdict, are
+    /// *slow* (default: off, and no call reads the clock for it). Slow calls
+    /// are counted in the monitoring window beside their verdict (a slow
+    /// success is still a success for the error rate), and when the
+    /// window holds at least `min_calls_for_error_rate` calls of which at
+    /// least [`slow_call_rate_threshold`](Self::slow_call_rate_threshold)
+    /// percent were slow, the breaker opens
+    /// ([`Reason::SlowCallRate`](crate::Reason::SlowCallRate)).
+    ///
+    /// Timed are the calls admitted while CLOSED through
+    /// [`call`](CircuitBreaker::call) and its siblings or a [`Permit`]: a
+    /// call abandoned slow (a timeout dropped it) counts as slow whatever
+    /// [`abandoned`](Self::abandoned) says. Half-open probes and the
+    /// unticketed API are not timed. Setting it costs one more clock read
+    /// per call, at admission.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fusebox::{quanta::Clock, CircuitBreaker, State};
+    ///
+    /// let (clock, mock) = Clock::mock();
+    /// let cb = CircuitBreaker::builder("db")
+    ///     .slow_call_duration_threshold(Duration::from_millis(200))
+    ///     .slow_call_rate_threshold(50.0)
+    ///     .min_calls_for_error_rate(4)
+    ///     .clock(clock)
+    ///     .build()?;
+    /// for _ in 0..4 {
+    ///     cb.call(|| {
+    ///         mock.increment(Duration::from_millis(250)); // the query takes 250 ms
+    ///         Ok::<_, ()>(())
+    ///     })
+    ///     .unwrap();
+    /// }
+    /// assert_eq!(cb.state(), State::Open, "every call succeeded, slowly");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    ///
+    /// [`Permit`]: crate::Permit
+    pub fn slow_call_duration_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_call_duration_threshold = Some(threshold);
+        self
+    }
+
+    /// The slow-call percentage, in `(0, 100]`, at which the window trips
+    /// the breaker (default 100: every call in the window slow). Used only
+    /// with a [`slow_call_duration_threshold`](Self::slow_call_duration_threshold).
+    pub fn slow_call_rate_threshold(mut self, percent: f64) -> Self {
+        self.slow_call_rate_threshold = percent;
         self
     }
 
@@ -378,6 +442,21 @@ impl Builder {
             .clamp(1, MAX_STRIPES)
             .next_power_of_two();
         let window_nanos = duration_nanos(self.monitoring_window);
+        if self.slow_call_duration_threshold == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                "slow_call_duration_threshold",
+                "must be > 0",
+                "0s".into(),
+            ));
+        }
+        let r = self.slow_call_rate_threshold;
+        if !(r.is_finite() && r > 0.0 && r <= 100.0) {
+            return Err(ConfigError::new(
+                "slow_call_rate_threshold",
+                "must be in (0, 100]",
+                float_text(r),
+            ));
+        }
         if let Err((setting, rule, value)) = self.backoff.validate() {
             return Err(ConfigError::new(setting, rule, value));
         }
@@ -413,6 +492,10 @@ impl Builder {
             listener: self.listener,
             abandoned: self.abandoned,
             backoff,
+            slow_nanos: self
+                .slow_call_duration_threshold
+                .map_or(0, |d| duration_nanos(d).max(1)),
+            slow_call_rate_threshold: self.slow_call_rate_threshold,
         })
     }
 }
@@ -495,6 +578,9 @@ pub(crate) struct Config {
     pub(crate) abandoned: Outcome,
     /// `None`: every opening lasts `open_nanos`.
     pub(crate) backoff: Option<Plan>,
+    /// `slow_call_duration_threshold` in nanoseconds; 0 when off.
+    pub(crate) slow_nanos: u64,
+    pub(crate) slow_call_rate_threshold: f64,
 }
 
 impl fmt::Debug for Config {
@@ -518,6 +604,8 @@ impl fmt::Debug for Config {
             .field("stripes", &self.stripes)
             .field("abandoned", &self.abandoned)
             .field("backoff", &self.backoff)
+            .field("slow_nanos", &self.slow_nanos)
+            .field("slow_call_rate_threshold", &self.slow_call_rate_threshold)
             .finish_non_exhaustive()
     }
 }

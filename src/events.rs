@@ -41,6 +41,19 @@ pub enum Reason {
         /// The configured threshold, in percent.
         threshold: f64,
     },
+    /// The slow-call trip: the monitoring window held at least the minimum
+    /// calls, and the percentage of them that were slow reached the
+    /// threshold.
+    SlowCallRate {
+        /// Slow-call percentage over the window.
+        rate: f64,
+        /// Slow calls in the window.
+        slow: u64,
+        /// Calls in the window.
+        calls: u64,
+        /// The configured threshold, in percent.
+        threshold: f64,
+    },
     /// OPEN → HALF_OPEN: `open_duration` had elapsed, and a request, a
     /// `state()` query or a snapshot arrived.
     OpenDurationElapsed,
@@ -81,6 +94,17 @@ impl From<Trip> for Reason {
                 calls,
                 threshold,
             },
+            Trip::SlowCallRate {
+                slow,
+                calls,
+                rate,
+                threshold,
+            } => Reason::SlowCallRate {
+                rate,
+                slow,
+                calls,
+                threshold,
+            },
         }
     }
 }
@@ -106,6 +130,20 @@ impl fmt::Display for Reason {
             } => fmt::Display::fmt(
                 &Trip::ErrorRate {
                     failures,
+                    calls,
+                    rate,
+                    threshold,
+                },
+                f,
+            ),
+            Reason::SlowCallRate {
+                rate,
+                slow,
+                calls,
+                threshold,
+            } => fmt::Display::fmt(
+                &Trip::SlowCallRate {
+                    slow,
                     calls,
                     rate,
                     threshold,

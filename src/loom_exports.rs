@@ -135,7 +135,10 @@ impl Detached {
 impl Drop for Detached {
     fn drop(&mut self) {
         if !self.done {
-            self.breaker.abandon(self.ticket, self.probe);
+            self.breaker.abandon(
+                self.ticket,
+                if self.probe { crate::permit::PROBE } else { 0 },
+            );
         }
     }
 }

@@ -45,20 +45,33 @@ pub struct Permit<'a> {
     /// CLOSED word changes only by a transition, so equality is currency).
     /// Probes: the whole generation of their half-open period.
     ticket: u64,
-    probe: Kind,
+    /// What else the verdict needs, in one word: [`UNTIMED`] for a CLOSED
+    /// permit of a breaker that times no calls, [`PROBE`] for a half-open
+    /// probe, or [`timed`] for a CLOSED permit whose admission time the
+    /// slow-call rule needs. A whole word, not an enum of bytes: a permit's
+    /// copies on its way out of `try_acquire` then consist of whole words
+    /// (a byte field there was written and read back as part of a wider
+    /// load, which stalls until the store retires; see `Name` in
+    /// `error.rs`), and the common case is zero, tested in one instruction.
+    meta: u64,
 }
 
-/// Whether a permit is a half-open probe, as a whole word: with a `bool`
-/// there, a permit's copies on its way out of `try_acquire` wrote that
-/// byte and read it back as part of a wider load, which stalls until the
-/// store retires (failed store-to-load forwarding; see `Name` in
-/// `error.rs`). A word-sized field leaves no padding, so every copy is
-/// made of whole words.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u64)]
-enum Kind {
-    Closed = 0,
-    Probe = 1,
+/// [`Permit::meta`] of a CLOSED permit that is not timed.
+pub(crate) const UNTIMED: u64 = 0;
+/// [`Permit::meta`] of a half-open probe.
+pub(crate) const PROBE: u64 = 1;
+/// The flag of a timed permit's [`Permit::meta`], below its admission time.
+const TIMED: u64 = 2;
+
+/// [`Permit::meta`] of a CLOSED permit admitted at `now` (nanoseconds on
+/// the breaker's clock, below 2^62).
+pub(crate) const fn timed(now: u64) -> u64 {
+    now << 2 | TIMED
+}
+
+/// The admission time of a timed permit's `meta`.
+pub(crate) const fn admitted_at(meta: u64) -> u64 {
+    meta >> 2
 }
 
 impl<'a> Permit<'a> {
@@ -67,7 +80,17 @@ impl<'a> Permit<'a> {
         Permit {
             breaker,
             ticket,
-            probe: if probe { Kind::Probe } else { Kind::Closed },
+            meta: if probe { PROBE } else { UNTIMED },
+        }
+    }
+
+    /// A CLOSED permit with `meta` made by [`timed`].
+    #[inline]
+    pub(crate) fn with_meta(breaker: &'a CircuitBreaker, ticket: u64, meta: u64) -> Self {
+        Permit {
+            breaker,
+            ticket,
+            meta,
         }
     }
 
@@ -83,7 +106,7 @@ impl<'a> Permit<'a> {
         // No drop: the verdict is the release.
         let this = ManuallyDrop::new(self);
         this.breaker
-            .verdict(this.ticket, this.probe == Kind::Probe, Counted::Success);
+            .permit_verdict(this.ticket, this.meta, Counted::Success);
     }
 
     /// The call failed.
@@ -91,7 +114,7 @@ impl<'a> Permit<'a> {
     pub fn failure(self) {
         let this = ManuallyDrop::new(self);
         this.breaker
-            .verdict(this.ticket, this.probe == Kind::Probe, Counted::Failure);
+            .permit_verdict(this.ticket, this.meta, Counted::Failure);
     }
 
     /// The call counts neither way ([`Outcome::Ignored`]): only the ignored
@@ -109,7 +132,7 @@ impl<'a> Permit<'a> {
     #[inline]
     pub fn ignore(self) {
         let this = ManuallyDrop::new(self);
-        this.breaker.ignore(this.ticket, this.probe == Kind::Probe);
+        this.breaker.ignore(this.ticket, this.meta == PROBE);
     }
 
     /// Reports `outcome`: [`success`](Self::success),
@@ -117,13 +140,12 @@ impl<'a> Permit<'a> {
     #[inline]
     pub fn report(self, outcome: Outcome) {
         let this = ManuallyDrop::new(self);
-        this.breaker
-            .report(this.ticket, this.probe == Kind::Probe, outcome);
+        this.breaker.report(this.ticket, this.meta, outcome);
     }
 
     /// `true` if this permit is a half-open probe.
     pub fn is_probe(&self) -> bool {
-        self.probe == Kind::Probe
+        self.meta == PROBE
     }
 
     /// Abandons the permit, even while the thread is panicking (a
@@ -131,7 +153,7 @@ impl<'a> Permit<'a> {
     /// `abandoned` outcome.
     pub(crate) fn cancel(self) {
         let this = ManuallyDrop::new(self);
-        this.breaker.abandon(this.ticket, this.probe == Kind::Probe);
+        this.breaker.abandon(this.ticket, this.meta);
     }
 
     /// A probe's half-open period (its ticket).
@@ -150,9 +172,9 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.breaker
-                .verdict(self.ticket, self.probe == Kind::Probe, Counted::Failure);
+                .permit_verdict(self.ticket, self.meta, Counted::Failure);
         } else {
-            self.breaker.abandon(self.ticket, self.probe == Kind::Probe);
+            self.breaker.abandon(self.ticket, self.meta);
         }
     }
 }
@@ -162,7 +184,7 @@ impl fmt::Debug for Permit<'_> {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name())
             .field("ticket", &self.ticket)
-            .field("probe", &self.probe)
+            .field("probe", &(self.meta == PROBE))
             .finish()
     }
 }

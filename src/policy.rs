@@ -16,6 +16,13 @@ pub(crate) enum Trip {
         rate: f64,
         threshold: f64,
     },
+    /// R14: the window's slow-call percentage reached the threshold.
+    SlowCallRate {
+        slow: u64,
+        calls: u64,
+        rate: f64,
+        threshold: f64,
+    },
 }
 
 impl fmt::Display for Trip {
@@ -33,6 +40,15 @@ impl fmt::Display for Trip {
             } => write!(
                 f,
                 "error rate {rate:.1}% ({failures} of {calls} calls) >= {threshold}%"
+            ),
+            Trip::SlowCallRate {
+                slow,
+                calls,
+                rate,
+                threshold,
+            } => write!(
+                f,
+                "slow-call rate {rate:.1}% ({slow} of {calls} calls) >= {threshold}%"
             ),
         }
     }
@@ -60,6 +76,25 @@ pub(crate) fn error_rate_trips(
     let rate = error_rate(failures, calls);
     (rate >= threshold).then_some(Trip::ErrorRate {
         failures,
+        calls,
+        rate,
+        threshold,
+    })
+}
+
+/// R14: does a window of `calls` calls, `slow` of them slow, trip?
+pub(crate) fn slow_rate_trips(
+    slow: u64,
+    calls: u64,
+    min_calls: u32,
+    threshold: f64,
+) -> Option<Trip> {
+    if calls < u64::from(min_calls) || calls == 0 {
+        return None;
+    }
+    let rate = error_rate(slow, calls);
+    (rate >= threshold).then_some(Trip::SlowCallRate {
+        slow,
         calls,
         rate,
         threshold,

@@ -35,6 +35,12 @@ pub struct Snapshot {
     /// Calls that ended [`Outcome::Ignored`](crate::Outcome::Ignored) since
     /// creation: they count neither way and are not in `total_calls`.
     pub total_ignored: u64,
+    /// Slow-call percentage over the window, `0.0..=100.0`: slow calls
+    /// among those with a verdict (and those abandoned slow); 0.0 without
+    /// a slow-call threshold.
+    pub slow_call_rate: f64,
+    /// Slow calls in the window.
+    pub recent_slow_calls: u64,
     /// Time in the current state.
     pub state_duration: Duration,
     /// When OPEN: time left until a request may become a probe, of the

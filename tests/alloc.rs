@@ -201,6 +201,22 @@ fn classified_and_ignored_calls_allocate_nothing() {
     assert_no_alloc("abandoned as a failure", || {
         drop(abandoning.try_acquire().unwrap());
     });
+    let (timed, tmock) = mocked(
+        CircuitBreaker::builder("timed")
+            .consecutive_failure_threshold(u32::MAX)
+            .min_calls_for_error_rate(u32::MAX)
+            .slow_call_duration_threshold(Duration::from_nanos(1))
+            .open_backoff(fusebox::Backoff::exponential(Duration::from_secs(60)).jitter(0.5)),
+    );
+    assert_no_alloc("timed calls, slow and not", || {
+        assert!(matches!(timed.call(|| Ok::<u32, ()>(1)), Ok(1)));
+        let p = timed.try_acquire().unwrap();
+        tmock.increment(Duration::from_nanos(5));
+        p.success();
+        timed.try_acquire().unwrap().failure();
+        drop(timed.try_acquire().unwrap());
+    });
+    assert!(timed.snapshot().recent_slow_calls > 0);
     assert!(cb.snapshot().total_ignored > 0);
     assert!(abandoning.snapshot().total_failures > 0);
 }

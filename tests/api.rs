@@ -908,6 +908,8 @@ fn api_snapshot_fields() {
             total_failures: 0,
             total_rejected: 0,
             total_ignored: 0,
+            slow_call_rate: 0.0,
+            recent_slow_calls: 0,
             state_duration: Duration::ZERO,
             open_remaining: None,
             half_open_calls: 0,

@@ -1875,3 +1875,199 @@ fn backoff_settings_out_of_range_are_config_errors() {
     );
     assert_eq!(Backoff::default(), Backoff::constant());
 }
+
+// ---- Slow calls --------------------------------------------------------------
+
+const SLOW: Duration = Duration::from_millis(200);
+
+/// Slow calls at `SLOW` or longer, tripping at `rate` percent once the
+/// window holds `min_calls`; no other trip in reach.
+fn slow_rig(rate: f64, min_calls: u32) -> (CircuitBreaker, Arc<Mock>, Events) {
+    rig(CircuitBreaker::builder("slow")
+        .consecutive_failure_threshold(1_000_000)
+        .error_threshold_percentage(100.0)
+        .min_calls_for_error_rate(min_calls)
+        .monitoring_window(Duration::from_secs(10))
+        .window_buckets(10)
+        .open_duration(OPEN)
+        .reset_timeout(RESET)
+        .half_open_max_calls(1)
+        .slow_call_duration_threshold(SLOW)
+        .slow_call_rate_threshold(rate))
+}
+
+/// A call that succeeds after `took`.
+fn takes(cb: &CircuitBreaker, mock: &Mock, took: Duration) -> Result<(), CallError<()>> {
+    cb.call(|| {
+        mock.increment(took);
+        Ok(())
+    })
+}
+
+/// At least the threshold is slow: exactly at it counts, 1 ns under does
+/// not; a slow success is still a success.
+#[test]
+fn r14_a_call_is_slow_from_exactly_the_threshold() {
+    let (cb, mock, _ev) = slow_rig(100.0, 10);
+    takes(&cb, &mock, SLOW - Duration::from_nanos(1)).unwrap();
+    takes(&cb, &mock, SLOW).unwrap();
+    takes(&cb, &mock, 5 * SLOW).unwrap();
+    let s = cb.snapshot();
+    assert_eq!((s.recent_calls, s.recent_slow_calls), (3, 2));
+    assert!(
+        (s.slow_call_rate - 200.0 / 3.0).abs() < 1e-9,
+        "{}",
+        s.slow_call_rate
+    );
+    assert_eq!((s.total_successes, s.error_rate), (3, 0.0));
+}
+
+/// The slow rate trips exactly at its threshold, with the minimum calls,
+/// and names the figures.
+#[test]
+fn r14_slow_rate_trips_exactly_at_the_threshold() {
+    let (cb, mock, ev) = slow_rig(50.0, 4);
+    takes(&cb, &mock, Duration::ZERO).unwrap();
+    takes(&cb, &mock, SLOW).unwrap(); // 1 of 2: fewer than min calls
+    takes(&cb, &mock, Duration::ZERO).unwrap(); // 1 of 3
+    assert_eq!(cb.state(), State::Closed);
+    takes(&cb, &mock, SLOW).unwrap(); // 2 of 4 = 50 %
+    assert_eq!(cb.state(), State::Open);
+    let reasons = ev.reasons();
+    assert!(
+        matches!(
+            reasons[..],
+            [Reason::SlowCallRate { slow: 2, calls: 4, rate, threshold }] if rate == 50.0 && threshold == 50.0
+        ),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons[0].to_string(),
+        "slow-call rate 50.0% (2 of 4 calls) >= 50%"
+    );
+}
+
+/// Below the rate, or below the minimum calls, a slow window never trips;
+/// a fast verdict never judges the rate.
+#[test]
+fn r14_below_the_rate_or_the_minimum_stays_closed() {
+    let (cb, mock, _ev) = slow_rig(50.0, 4);
+    for _ in 0..3 {
+        takes(&cb, &mock, SLOW).unwrap(); // 3 of 3, but fewer than 4 calls
+    }
+    assert_eq!(cb.state(), State::Closed);
+    let (cb, mock, _ev) = slow_rig(50.1, 4);
+    takes(&cb, &mock, SLOW).unwrap();
+    takes(&cb, &mock, Duration::ZERO).unwrap();
+    takes(&cb, &mock, SLOW).unwrap();
+    takes(&cb, &mock, Duration::ZERO).unwrap(); // 50 % < 50.1 %
+    assert_eq!(cb.state(), State::Closed);
+}
+
+/// A slow permit abandoned by its caller counts as slow whatever
+/// `abandoned` says: ignored by default (neither way, but slow), or a
+/// failure.
+#[test]
+fn r14_an_abandoned_slow_call_counts_as_slow() {
+    let (cb, mock, _ev) = slow_rig(100.0, 2);
+    let p = cb.try_acquire().unwrap();
+    mock.increment(SLOW);
+    drop(p); // a timeout gave up on it
+    let s = cb.snapshot();
+    assert_eq!(
+        (s.recent_calls, s.recent_slow_calls, s.total_ignored),
+        (0, 1, 1)
+    );
+    assert_eq!(s.slow_call_rate, 100.0);
+    let p = cb.try_acquire().unwrap();
+    mock.increment(SLOW);
+    drop(p);
+    assert_eq!(cb.state(), State::Open, "two slow calls of two");
+
+    let (cb, mock, ev) = rig(CircuitBreaker::builder("abandoned")
+        .consecutive_failure_threshold(1_000_000)
+        .min_calls_for_error_rate(1)
+        .error_threshold_percentage(100.0)
+        .slow_call_duration_threshold(SLOW)
+        .slow_call_rate_threshold(100.0)
+        .abandoned(Outcome::Failure));
+    let p = cb.try_acquire().unwrap();
+    mock.increment(SLOW);
+    drop(p);
+    // Its failure tripped the error rate first; the slow count came after.
+    assert_eq!(ev.reasons().len(), 1);
+    assert!(matches!(ev.reasons()[0], Reason::ErrorRate { .. }));
+    // An explicit ignore is the caller's choice: never slow.
+    let (cb, mock, _ev) = slow_rig(100.0, 1);
+    let p = cb.try_acquire().unwrap();
+    mock.increment(SLOW);
+    p.ignore();
+    assert_eq!(cb.snapshot().recent_slow_calls, 0);
+    assert_eq!(cb.state(), State::Closed);
+}
+
+/// Slow calls leave the window as it slides, and closing clears them.
+#[test]
+fn r14_slow_calls_slide_out_and_are_cleared_on_close() {
+    let (cb, mock, _ev) = slow_rig(100.0, 3);
+    takes(&cb, &mock, SLOW).unwrap();
+    takes(&cb, &mock, SLOW).unwrap();
+    mock.increment(Duration::from_secs(11));
+    assert_eq!(cb.snapshot().recent_slow_calls, 0, "slid out");
+    takes(&cb, &mock, SLOW).unwrap();
+    assert_eq!(
+        cb.state(),
+        State::Closed,
+        "one slow call of one in the window"
+    );
+    takes(&cb, &mock, SLOW).unwrap();
+    takes(&cb, &mock, SLOW).unwrap();
+    assert_eq!(cb.state(), State::Open);
+    mock.increment(OPEN);
+    // Half-open probes are not timed: a slow probe success closes.
+    takes(&cb, &mock, 10 * SLOW).unwrap();
+    assert_eq!(cb.state(), State::Closed);
+    let s = cb.snapshot();
+    assert_eq!((s.recent_slow_calls, s.slow_call_rate), (0, 0.0));
+}
+
+/// A slow call admitted before a transition is stale: it counts in the
+/// totals, not as slow.
+#[test]
+fn r14_a_stale_slow_call_is_not_counted_slow() {
+    let (cb, mock, _ev) = rig(consecutive(1, 1).slow_call_duration_threshold(SLOW));
+    let old = cb.try_acquire().unwrap();
+    fail(&cb);
+    mock.increment(SLOW);
+    old.success();
+    let s = cb.snapshot();
+    assert_eq!((s.total_successes, s.recent_slow_calls), (1, 0));
+}
+
+/// Without a threshold nothing is timed and the fields stay zero.
+#[test]
+fn r14_off_by_default() {
+    let (cb, mock, _ev) = rig(consecutive(3, 1));
+    takes(&cb, &mock, Duration::from_secs(3600)).unwrap();
+    let s = cb.snapshot();
+    assert_eq!((s.recent_slow_calls, s.slow_call_rate), (0, 0.0));
+}
+
+#[test]
+fn r14_settings_out_of_range_are_config_errors() {
+    let e = CircuitBreaker::builder("x")
+        .slow_call_duration_threshold(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "slow_call_duration_threshold must be > 0, got 0s"
+    );
+    for r in [0.0, -1.0, 100.5, f64::NAN] {
+        let e = CircuitBreaker::builder("x")
+            .slow_call_rate_threshold(r)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.setting(), "slow_call_rate_threshold", "{e}");
+    }
+}

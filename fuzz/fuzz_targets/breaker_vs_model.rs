@@ -36,6 +36,9 @@ struct FuzzCfg {
     many_stripes: bool,
     abandoned: u8,
     backoff: FuzzBackoff,
+    /// A slow-call threshold, if any.
+    slow: Option<Dur>,
+    slow_rate: u16,
 }
 
 /// No backoff, an exponential one, or a constant one with jitter.
@@ -109,6 +112,12 @@ impl FuzzCfg {
             recent: self.recent,
             stripes: if self.many_stripes { 4 } else { 1 },
             abandoned: outcome(self.abandoned),
+            slow_ns: self.slow.as_ref().map(Dur::ns),
+            slow_call_rate_threshold: match self.slow_rate % 4 {
+                0 => 100.0,
+                1 => 50.0,
+                _ => f64::from(self.slow_rate % 10_000 + 1) / 100.0,
+            },
             backoff: match self.backoff {
                 FuzzBackoff::Constant => None,
                 FuzzBackoff::Exponential {
@@ -155,6 +164,9 @@ enum FuzzOp {
     Snapshot,
     Ignore(u8),
     CallWith(u8),
+    /// A call that takes `n / 8192` buckets, or (`n` odd, up to 8)
+    /// around the slow-call threshold.
+    CallTakes(u16, bool),
 }
 
 impl FuzzOp {
@@ -188,6 +200,15 @@ impl FuzzOp {
             FuzzOp::Snapshot => Op::Snapshot,
             FuzzOp::Ignore(i) => Op::Ignore(usize::from(i)),
             FuzzOp::CallWith(n) => Op::CallWith(outcome(n)),
+            FuzzOp::CallTakes(n, ok) => Op::CallTakes(
+                match (n % 8, cfg.slow_ns) {
+                    (1, Some(t)) => t,
+                    (3, Some(t)) => t - 1,
+                    (5, Some(t)) => t + 1,
+                    _ => frac(n),
+                },
+                ok,
+            ),
         }
     }
 }

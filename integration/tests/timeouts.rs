@@ -103,3 +103,39 @@ async fn inner_timeout_with_a_classifier() {
     let s = cb.snapshot();
     assert_eq!((s.total_failures, s.total_ignored), (1, 1));
 }
+
+/// Outer timeout with a slow-call threshold below it: the timed-out calls
+/// are abandoned (ignored, by default) but slow, so the slow-call rate
+/// trips the breaker without counting them as failures. The breaker runs
+/// on a mock clock that the hanging call moves by the timeout, as tokio's
+/// paused clock moves.
+#[tokio::test(start_paused = true)]
+async fn outer_timeout_with_a_slow_call_threshold_trips() {
+    let (clock, mock) = fusebox::quanta::Clock::mock();
+    let hanging_for_5ms = || {
+        let mock = mock.clone();
+        async move {
+            mock.increment(Duration::from_millis(5));
+            hanging().await
+        }
+    };
+    let cb = CircuitBreaker::builder("hangs")
+        .min_calls_for_error_rate(5)
+        .slow_call_duration_threshold(Duration::from_millis(2))
+        .slow_call_rate_threshold(100.0)
+        .clock(clock)
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        assert!(
+            timeout(Duration::from_millis(5), cb.call_async(hanging_for_5ms()))
+                .await
+                .is_err()
+        );
+    }
+    let s = cb.snapshot();
+    assert_eq!(
+        (s.state, s.total_failures, s.total_ignored),
+        (State::Open, 0, 5)
+    );
+}

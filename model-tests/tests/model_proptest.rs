@@ -92,6 +92,8 @@ prop_compose! {
         stripes in prop_oneof![Just(1usize), Just(4usize)],
         abandoned in outcome(),
         backoff in backoff(),
+        slow in prop_oneof![2 => Just(None), 1 => duration_ns().prop_map(Some)],
+        slow_call_rate_threshold in percentage(),
     ) -> Cfg {
         let window_ns = (u64::from(window_buckets) * MS + window_extra).min(10 * SEC);
         Cfg {
@@ -116,6 +118,8 @@ prop_compose! {
                 },
                 b => b,
             }),
+            slow_ns: slow,
+            slow_call_rate_threshold,
         }
     }
 }
@@ -142,6 +146,7 @@ fn op(cfg: &Cfg) -> impl Strategy<Value = Op> {
         3 => any::<usize>().prop_map(Op::Drop),
         3 => any::<usize>().prop_map(Op::Ignore),
         3 => outcome().prop_map(Op::CallWith),
+        4 => (prop_oneof![Just(0u64), 0..=2 * bucket, Just(cfg.slow_ns.unwrap_or(bucket)), Just(cfg.slow_ns.unwrap_or(bucket).saturating_sub(1))], any::<bool>()).prop_map(|(ns, ok)| Op::CallTakes(ns, ok)),
         4 => Just(Op::Allow),
         3 => Just(Op::OnSuccess),
         3 => Just(Op::OnFailure),
@@ -191,6 +196,8 @@ fn base() -> Cfg {
         stripes: 4,
         abandoned: Outcome::Ignored,
         backoff: None,
+        slow_ns: None,
+        slow_call_rate_threshold: 100.0,
     }
 }
 
@@ -418,6 +425,8 @@ fn window_is_cleared_even_after_256_closings_differential() {
         stripes: 4,
         abandoned: Outcome::Ignored,
         backoff: None,
+        slow_ns: None,
+        slow_call_rate_threshold: 100.0,
     };
     let mut ops = vec![CallErr, CallErr, CallErr, CallErr, CallOk, Advance(SEC)];
     for _ in 0..256 {
@@ -458,6 +467,8 @@ fn a_rewind_meets_one_ring_as_the_model_keeps_it() {
         stripes: 4,
         abandoned: Outcome::Ignored,
         backoff: None,
+        slow_ns: None,
+        slow_call_rate_threshold: 100.0,
     };
     // Each `check` on a fresh thread: no stripe index yet.
     for _ in 0..4 {

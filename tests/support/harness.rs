@@ -60,6 +60,9 @@ pub struct Cfg {
     /// The open backoff (`None`: constant, no jitter). `max_ns == open_ns`
     /// with multiplier 1 builds a constant backoff with jitter.
     pub backoff: Option<ModelBackoff>,
+    /// `slow_call_duration_threshold` in nanoseconds (`None`: off).
+    pub slow_ns: Option<u64>,
+    pub slow_call_rate_threshold: f64,
 }
 
 impl Cfg {
@@ -76,6 +79,8 @@ impl Cfg {
             window_buckets: self.window_buckets,
             abandoned: self.abandoned,
             backoff: self.backoff,
+            slow_ns: self.slow_ns,
+            slow_call_rate_threshold: self.slow_call_rate_threshold,
         }
     }
 
@@ -97,8 +102,11 @@ impl Cfg {
     }
 
     pub fn build(&self, clock: Clock, stripes: usize) -> CircuitBreaker {
-        CircuitBreaker::builder("model")
-            .stripes(stripes)
+        let mut b = CircuitBreaker::builder("model");
+        if let Some(ns) = self.slow_ns {
+            b = b.slow_call_duration_threshold(Duration::from_nanos(ns));
+        }
+        b.stripes(stripes)
             .error_threshold_percentage(self.error_threshold_percentage)
             .consecutive_failure_threshold(self.consecutive_failure_threshold)
             .open_duration(Duration::from_nanos(self.open_ns))
@@ -110,6 +118,7 @@ impl Cfg {
             .abandoned(self.abandoned)
             .open_backoff(self.engine_backoff())
             .jitter_seed(self.backoff.map_or(0, |b| b.seed))
+            .slow_call_rate_threshold(self.slow_call_rate_threshold)
             .clock(clock)
             .clock_mode(if self.recent {
                 ClockMode::Recent
@@ -149,6 +158,10 @@ pub enum Op {
     /// `call_with` whose closure returns `Err` and whose classifier says
     /// the outcome given.
     CallWith(Outcome),
+    /// `call` whose closure moves the mock clock forward by the given
+    /// nanoseconds (the call takes that long), then returns `Ok` (`true`)
+    /// or `Err`.
+    CallTakes(u64, bool),
     /// Move the mock clock forward.
     Advance(u64),
     /// Move the mock clock backwards (never below the mock's zero).
@@ -255,10 +268,18 @@ pub fn compare_snapshots(engine: &Snapshot, model: &Snapshot) -> Result<(), Stri
     field!(total_failures);
     field!(total_rejected);
     field!(total_ignored);
+    field!(recent_slow_calls);
     field!(state_duration);
     field!(open_remaining);
     field!(half_open_calls);
     field!(half_open_max_calls);
+    if (engine.slow_call_rate - model.slow_call_rate).abs() > 1e-9 || engine.slow_call_rate.is_nan()
+    {
+        diffs.push(format!(
+            "slow_call_rate: engine {}, model {}",
+            engine.slow_call_rate, model.slow_call_rate
+        ));
+    }
     if (engine.error_rate - model.error_rate).abs() > 1e-9 || engine.error_rate.is_nan() {
         diffs.push(format!(
             "error_rate: engine {}, model {}",
@@ -426,6 +447,32 @@ pub fn run(cfg: &Cfg, ops: &[Op]) -> Result<Stats, String> {
                     Err(CallError::Rejected(r)) => Err(r),
                     Err(CallError::Failed("classified")) => Ok(()),
                     other => return Err(at(i, op, format!("call_with returned {other:?}"))),
+                };
+                compare_admission(&e, &m).map_err(|d| at(i, op, d))?;
+                if ran != m.is_ok() {
+                    return Err(at(i, op, format!("closure ran: {ran}")));
+                }
+            }
+            Op::CallTakes(ns, ok) => {
+                let mut ran = false;
+                let result = cb.call(|| {
+                    ran = true;
+                    mock.increment(ns);
+                    if ok {
+                        Ok(1u8)
+                    } else {
+                        Err("slow")
+                    }
+                });
+                let m = model.try_acquire();
+                if let Ok(mp) = m {
+                    model.set_now(mock.value().saturating_sub(cfg.origin_ns));
+                    model.verdict(mp, !ok);
+                }
+                let e: Result<(), &Rejected> = match &result {
+                    Err(CallError::Rejected(r)) => Err(r),
+                    Ok(1) | Err(CallError::Failed("slow")) => Ok(()),
+                    other => return Err(at(i, op, format!("call returned {other:?}"))),
                 };
                 compare_admission(&e, &m).map_err(|d| at(i, op, d))?;
                 if ran != m.is_ok() {

@@ -62,6 +62,9 @@ pub struct ModelConfig {
     pub abandoned: Outcome,
     /// The open backoff: `None` for a constant one without jitter.
     pub backoff: Option<ModelBackoff>,
+    /// `slow_call_duration_threshold` in nanoseconds (`None`: off).
+    pub slow_ns: Option<u64>,
+    pub slow_call_rate_threshold: f64,
 }
 
 /// An open backoff: the k-th opening since the breaker last closed lasts
@@ -103,12 +106,69 @@ impl ModelConfig {
     }
 }
 
-/// One verdict that reached the window.
+/// One verdict that reached a ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
     pub time_ns: u64,
     pub era: u64,
+    /// The main window: a failure. The slow ring: a slow call abandoned
+    /// and ignored (not in the main window), rather than a slow verdict.
     pub failure: bool,
+}
+
+/// A ring of bucket slots and the verdicts that reached it: the monitoring
+/// window, or the slow calls beside it.
+#[derive(Debug, Clone, Default)]
+pub struct Ring {
+    /// Verdicts (pruned of those that can never count again).
+    pub records: Vec<Record>,
+    /// Per ring slot, the latest `(bucket, era)` any verdict was recorded in.
+    pub slot_latest: HashMap<u64, (u64, u64)>,
+}
+
+impl Ring {
+    /// Records a verdict of `era` at `now`.
+    fn record(&mut self, cfg: &ModelConfig, now: u64, era: u64, failure: bool) {
+        let bucket = now / cfg.bucket_ns();
+        let slot = bucket % cfg.ring();
+        let latest = self.slot_latest.entry(slot).or_insert((0, 0));
+        if (bucket, era) > *latest {
+            *latest = (bucket, era);
+        }
+        self.records.push(Record {
+            time_ns: now,
+            era,
+            failure,
+        });
+        // Drop what can never count again: superseded in its slot.
+        let ring = cfg.ring();
+        let bucket_ns = cfg.bucket_ns();
+        let slots = &self.slot_latest;
+        self.records.retain(|r| {
+            let b = r.time_ns / bucket_ns;
+            slots.get(&(b % ring)) == Some(&(b, r.era))
+        });
+    }
+
+    /// `(successes, failures)` of `era` in the window at `now`.
+    fn counts(&self, cfg: &ModelConfig, now: u64, era: u64) -> (u64, u64) {
+        let bucket_ns = cfg.bucket_ns();
+        let now_bucket = now / bucket_ns;
+        let oldest = now_bucket.saturating_sub(u64::from(cfg.window_buckets) - 1);
+        let (mut s, mut f) = (0, 0);
+        for r in &self.records {
+            let b = r.time_ns / bucket_ns;
+            let latest = self.slot_latest.get(&(b % cfg.ring()));
+            if r.era == era && b >= oldest && latest == Some(&(b, r.era)) {
+                if r.failure {
+                    f += 1;
+                } else {
+                    s += 1;
+                }
+            }
+        }
+        (s, f)
+    }
 }
 
 /// A model permit: the generation it was admitted in, and whether it is a
@@ -117,6 +177,8 @@ pub struct Record {
 pub struct ModelPermit {
     pub gen: u64,
     pub probe: bool,
+    /// A CLOSED permit of a breaker that times calls: when it was admitted.
+    pub admitted_at: Option<u64>,
 }
 
 /// A refusal: the state it was refused in and `retry_after`.
@@ -149,10 +211,10 @@ pub struct Model {
     pub since: u64,
     /// The generation in which the breaker last closed (0 at creation).
     pub era: u64,
-    /// Windowed verdicts (pruned of those that can never count again).
-    pub records: Vec<Record>,
-    /// Per ring slot, the latest `(bucket, era)` any verdict was recorded in.
-    pub slot_latest: HashMap<u64, (u64, u64)>,
+    /// The monitoring window.
+    pub window: Ring,
+    /// The slow calls beside it (R14).
+    pub slow: Ring,
     /// Consecutive failures of the current era.
     pub consecutive: u64,
     pub total_successes: u64,
@@ -176,8 +238,8 @@ impl Model {
             unticketed: 0,
             since: 0,
             era: 0,
-            records: Vec::new(),
-            slot_latest: HashMap::new(),
+            window: Ring::default(),
+            slow: Ring::default(),
             consecutive: 0,
             total_successes: 0,
             total_failures: 0,
@@ -221,7 +283,8 @@ impl Model {
             // R6: a new era, with an empty window and no consecutive failures.
             self.era = self.gen;
             self.consecutive = 0;
-            self.records.retain(|r| r.era >= self.era);
+            self.window.records.retain(|r| r.era >= self.era);
+            self.slow.records.retain(|r| r.era >= self.era);
         }
     }
 
@@ -233,44 +296,18 @@ impl Model {
 
     /// Records a verdict of `era` at the current time.
     fn record(&mut self, era: u64, failure: bool) {
-        let bucket = self.bucket_of(self.now);
-        let slot = bucket % self.cfg.ring();
-        let latest = self.slot_latest.entry(slot).or_insert((0, 0));
-        if (bucket, era) > *latest {
-            *latest = (bucket, era);
-        }
-        self.records.push(Record {
-            time_ns: self.now,
-            era,
-            failure,
-        });
-        // Drop what can never count again: superseded in its slot.
-        let ring = self.cfg.ring();
-        let bucket_ns = self.cfg.bucket_ns();
-        let slots = &self.slot_latest;
-        self.records.retain(|r| {
-            let b = r.time_ns / bucket_ns;
-            slots.get(&(b % ring)) == Some(&(b, r.era))
-        });
+        let now = self.now;
+        self.window.record(&self.cfg, now, era, failure);
     }
 
     /// `(successes, failures)` of the current era in the window.
     pub fn window_counts(&self) -> (u64, u64) {
-        let now_bucket = self.bucket_of(self.now);
-        let oldest = now_bucket.saturating_sub(u64::from(self.cfg.window_buckets) - 1);
-        let (mut s, mut f) = (0, 0);
-        for r in &self.records {
-            let b = self.bucket_of(r.time_ns);
-            let latest = self.slot_latest.get(&(b % self.cfg.ring()));
-            if r.era == self.era && b >= oldest && latest == Some(&(b, r.era)) {
-                if r.failure {
-                    f += 1;
-                } else {
-                    s += 1;
-                }
-            }
-        }
-        (s, f)
+        self.window.counts(&self.cfg, self.now, self.era)
+    }
+
+    /// `(slow verdicts, slow ignored abandonments)` of the current era.
+    pub fn slow_counts(&self) -> (u64, u64) {
+        self.slow.counts(&self.cfg, self.now, self.era)
     }
 
     pub fn error_rate(failures: u64, calls: u64) -> f64 {
@@ -336,6 +373,7 @@ impl Model {
                     return Ok(ModelPermit {
                         gen: self.gen,
                         probe: false,
+                        admitted_at: self.cfg.slow_ns.map(|_| self.now),
                     })
                 }
                 State::Open => {
@@ -353,6 +391,7 @@ impl Model {
                     return Ok(ModelPermit {
                         gen: self.gen,
                         probe: true,
+                        admitted_at: None,
                     });
                 }
                 State::HalfOpen => {
@@ -370,6 +409,7 @@ impl Model {
                     return Ok(ModelPermit {
                         gen: self.gen,
                         probe: true,
+                        admitted_at: None,
                     });
                 }
             }
@@ -403,6 +443,33 @@ impl Model {
             self.probe_verdict(permit.gen, failure);
         } else {
             self.closed_verdict(permit.gen, failure);
+            self.slow_check(permit, false);
+        }
+    }
+
+    /// R14, after a timed permit's verdict (or its abandonment, ignored):
+    /// if it took the threshold or longer and its CLOSED state is still
+    /// current, it is counted slow and the slow-call rate is judged.
+    fn slow_check(&mut self, permit: ModelPermit, ignored: bool) {
+        let (Some(at), Some(slow_ns)) = (permit.admitted_at, self.cfg.slow_ns) else {
+            return;
+        };
+        if self.now.saturating_sub(at) < slow_ns
+            || self.state != State::Closed
+            || self.gen != permit.gen
+        {
+            return;
+        }
+        let (now, era) = (self.now, self.era);
+        self.slow.record(&self.cfg, now, era, ignored);
+        let (s, f) = self.window_counts();
+        let (slow, slow_ignored) = self.slow_counts();
+        let calls = s + f + slow_ignored;
+        if calls > 0
+            && calls >= u64::from(self.cfg.min_calls_for_error_rate)
+            && Model::error_rate(slow + slow_ignored, calls) >= self.cfg.slow_call_rate_threshold
+        {
+            self.enter(State::Open); // R14
         }
     }
 
@@ -472,7 +539,13 @@ impl Model {
     /// A permit dropped without a verdict: the configured `abandoned`
     /// outcome.
     pub fn abandon(&mut self, permit: ModelPermit) {
-        self.report(permit, self.cfg.abandoned);
+        if self.cfg.abandoned == Outcome::Ignored {
+            // A slow abandonment counts as slow whatever `abandoned` says.
+            self.ignore(permit);
+            self.slow_check(permit, true);
+        } else {
+            self.report(permit, self.cfg.abandoned);
+        }
     }
 
     /// Frees a current probe's slot; counts nothing.
@@ -520,6 +593,14 @@ impl Model {
             total_failures: self.total_failures,
             total_rejected: self.total_rejected,
             total_ignored: self.total_ignored,
+            slow_call_rate: {
+                let (slow, slow_ignored) = self.slow_counts();
+                Model::error_rate(slow + slow_ignored, s + f + slow_ignored)
+            },
+            recent_slow_calls: {
+                let (slow, slow_ignored) = self.slow_counts();
+                slow + slow_ignored
+            },
             state_duration: Duration::from_nanos(elapsed),
             open_remaining: (self.state == State::Open)
                 .then(|| Duration::from_nanos(self.open_ns().saturating_sub(elapsed))),
