@@ -80,6 +80,7 @@
 //! | R11 | totals | `total_successes + total_failures` equals the verdicts reported, and `total_rejected` the refusals, exactly, under any number of threads. |
 //! | R12 | logging | Transitions are logged through `tracing` under `fusebox::…` targets: opening at WARN with the reason and its figures, half-opening and closing at INFO, rejections at DEBUG. |
 //! | R13 | registry get-or-create | [`Registry::create`] on a name that exists returns the existing breaker and ignores the builder, even an invalid one. Racing `create`s for one name yield one breaker. |
+//! | R14 | slow-call trip | With [`Builder::slow_call_duration_threshold`] set, a call admitted while CLOSED whose verdict (or abandonment) comes at least that long after its admission is *slow*. When a slow call is recorded, the window holds at least the minimum calls and at least `slow_call_rate_threshold` percent of them were slow, CLOSED → OPEN ([`Reason::SlowCallRate`]). A call a timeout abandoned counts as slow whatever [`Builder::abandoned`] says; a slow success is still a success. |
 //! | R15 | open backoff | With [`Builder::open_backoff`] set to [`Backoff::exponential`], the k-th opening since the breaker last closed lasts `open_duration × multiplier^(k−1)`, at most its `max`, shortened by a random fraction of at most its `jitter`; closing starts again at k = 1. [`Rejected::retry_after`] and [`Snapshot::open_remaining`] report the duration in force. |
 //!
 //! # Three ways to use it

@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 use failsafe::CircuitBreaker as _;
 use fusebox::quanta;
-use fusebox::{CircuitBreaker, ClockMode, Registry, State};
+use fusebox::{CircuitBreaker, ClockMode, Outcome, Registry, State};
 
 /// The operations measured, one criterion group each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +192,18 @@ pub fn contenders(group: Group, max_threads: usize) -> Vec<Entry> {
             // The direct API, `try_acquire()` + `Permit::success()`, without
             // the `call` wrapper (precise clock).
             v.push(entry("fusebox-permit", FuseboxPermit::new()));
+            // `call_with` with a classifier (`Ok` is a success).
+            v.push(entry("fusebox-call-with", FuseboxClassified::new()));
+            // A slow-call threshold set (1 s, so no call is slow): the
+            // timed admission's extra clock read.
+            v.push(entry(
+                "fusebox-slow-precise",
+                Fusebox::timed(ClockMode::Precise),
+            ));
+            v.push(entry(
+                "fusebox-slow-recent",
+                Fusebox::timed(ClockMode::Recent),
+            ));
         }
     }
     v.push(entry("floor-shared-add", SharedAdd::default()));
@@ -608,6 +620,56 @@ impl Fusebox {
             _ => {}
         }
         Fusebox { cb, group }
+    }
+}
+
+impl Fusebox {
+    /// `closed_success` with a slow-call threshold of 1 s.
+    pub fn timed(mode: ClockMode) -> Self {
+        let cb = CircuitBreaker::builder("bench")
+            .clock_mode(mode)
+            .slow_call_duration_threshold(Duration::from_secs(1))
+            .build()
+            .expect("valid bench config");
+        Fusebox {
+            cb,
+            group: Group::ClosedSuccess,
+        }
+    }
+}
+
+/// `call_with` and a classifier, breaker CLOSED (precise clock).
+pub struct FuseboxClassified(CircuitBreaker);
+
+impl FuseboxClassified {
+    pub fn new() -> Self {
+        FuseboxClassified(CircuitBreaker::new("bench"))
+    }
+}
+
+impl Contender for FuseboxClassified {
+    fn run(&self, _tid: usize, iters: u64) {
+        fusebox_classified_calls(&self.0, iters);
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match self.0.state() {
+            State::Closed => Ok(()),
+            s => Err(format!("fusebox is {s:?}")),
+        }
+    }
+}
+
+#[inline(never)]
+fn fusebox_classified_calls(cb: &CircuitBreaker, iters: u64) {
+    let mut outcomes = Outcomes::new(Group::ClosedSuccess);
+    for _ in 0..iters {
+        let result = outcomes.next();
+        let classify = |r: &Result<(), ()>| match r {
+            Ok(()) => Outcome::Success,
+            Err(()) => Outcome::Failure,
+        };
+        black_box(cb.call_with(classify, || result).is_ok());
     }
 }
 
