@@ -179,8 +179,10 @@ impl Plan {
         let capped = grown.min(self.max_nanos as f64);
         let u = unit(splitmix64(self.seed ^ gen));
         let jittered = capped * (1.0 - self.jitter * u);
-        // `as` saturates; a NaN (impossible with validated settings) is 0.
-        (jittered as u64).clamp(1, MAX_OPEN_NANOS)
+        // To the nearest nanosecond (`powi` may be a few ulps off an exact
+        // power); `as` saturates, and a NaN (impossible with validated
+        // settings) is 0.
+        (jittered.round() as u64).clamp(1, MAX_OPEN_NANOS)
     }
 }
 

@@ -60,18 +60,18 @@ pub struct Permit<'a> {
 pub(crate) const UNTIMED: u64 = 0;
 /// [`Permit::meta`] of a half-open probe.
 pub(crate) const PROBE: u64 = 1;
-/// The flag of a timed permit's [`Permit::meta`], below its admission time.
-const TIMED: u64 = 2;
+/// The flag of a timed permit's [`Permit::meta`], above its admission time.
+const TIMED: u64 = 1 << 63;
 
 /// [`Permit::meta`] of a CLOSED permit admitted at `now` (nanoseconds on
-/// the breaker's clock, below 2^62).
+/// the breaker's clock; 2^63 ns is 292 years).
 pub(crate) const fn timed(now: u64) -> u64 {
-    now << 2 | TIMED
+    now | TIMED
 }
 
 /// The admission time of a timed permit's `meta`.
 pub(crate) const fn admitted_at(meta: u64) -> u64 {
-    meta >> 2
+    meta & !TIMED
 }
 
 impl<'a> Permit<'a> {

@@ -89,6 +89,11 @@ struct Input {
     window: Option<Dur>,
     min_calls: Option<Count>,
     buckets: Option<Count>,
+    slow: Option<Dur>,
+    slow_rate: Option<Pct>,
+    /// `(exponential?, max, multiplier, jitter)`.
+    backoff: Option<(bool, Dur, Option<Pct>, Option<Pct>)>,
+    abandoned: u8,
     steps: Vec<(u8, u32)>,
 }
 
@@ -129,7 +134,38 @@ fuzz_target!(|input: Input| {
             (1..=1000).contains(&buckets) && window.as_nanos() >= u128::from(buckets) * 1_000_000,
         ),
     ];
-    let first_invalid = checks.iter().find(|(_, ok)| !ok).map(|(name, _)| *name);
+    let slow = input.slow.as_ref().map(Dur::value);
+    let slow_rate = input.slow_rate.as_ref().map_or(100.0, Pct::value);
+    let multiplier = input
+        .backoff
+        .as_ref()
+        .and_then(|b| b.2.as_ref().map(Pct::value));
+    let jitter = input
+        .backoff
+        .as_ref()
+        .and_then(|b| b.3.as_ref().map(Pct::value))
+        .unwrap_or(0.0);
+    let exponential = input.backoff.as_ref().is_some_and(|b| b.0);
+    let max = input.backoff.as_ref().map(|b| b.1.value());
+    // Then the 0.2 settings, in the order `build` checks them.
+    let later: [(&str, bool); 5] = [
+        ("slow_call_duration_threshold", slow != Some(Duration::ZERO)),
+        (
+            "slow_call_rate_threshold",
+            slow_rate.is_finite() && slow_rate > 0.0 && slow_rate <= 100.0,
+        ),
+        ("open_backoff max", !exponential || max != Some(Duration::ZERO)),
+        (
+            "open_backoff multiplier",
+            multiplier.is_none_or(|m| exponential && m.is_finite() && m >= 1.0),
+        ),
+        ("open_backoff jitter", (0.0..=1.0).contains(&jitter)),
+    ];
+    let first_invalid = checks
+        .iter()
+        .chain(later.iter())
+        .find(|(_, ok)| !ok)
+        .map(|(name, _)| *name);
 
     let (clock, mock) = Clock::mock();
     let mut builder = CircuitBreaker::builder("fuzz").clock(clock);
@@ -157,6 +193,31 @@ fuzz_target!(|input: Input| {
     if input.buckets.is_some() {
         builder = builder.window_buckets(buckets);
     }
+    if let Some(slow) = slow {
+        builder = builder.slow_call_duration_threshold(slow);
+    }
+    if input.slow_rate.is_some() {
+        builder = builder.slow_call_rate_threshold(slow_rate);
+    }
+    if let Some((exponential, max, m, j)) = &input.backoff {
+        let mut b = if *exponential {
+            fusebox::Backoff::exponential(max.value())
+        } else {
+            fusebox::Backoff::constant()
+        };
+        if let Some(m) = m {
+            b = b.multiplier(m.value());
+        }
+        if let Some(j) = j {
+            b = b.jitter(j.value());
+        }
+        builder = builder.open_backoff(b);
+    }
+    builder = builder.abandoned(match input.abandoned % 3 {
+        0 => fusebox::Outcome::Ignored,
+        1 => fusebox::Outcome::Failure,
+        _ => fusebox::Outcome::Success,
+    });
     // Keep allocations small: the stripe count is a hidden knob.
     let built = builder.stripes(1).build();
 
@@ -171,7 +232,8 @@ fuzz_target!(|input: Input| {
         (Ok(_), Some(name)) => panic!("invalid {name} accepted ({input:?})"),
         (Ok(cb), None) => {
             for &(kind, n) in input.steps.iter().take(64) {
-                match kind % 6 {
+                match kind % 7 {
+                    6 => drop(cb.try_acquire()),
                     0 => drop(cb.call(|| Err::<(), _>(n))),
                     1 => drop(cb.call(|| Ok::<_, ()>(n))),
                     2 => {
@@ -181,7 +243,7 @@ fuzz_target!(|input: Input| {
                     }
                     // The mock panics on overflow: keep it below 2^62 ns.
                     3 | 4 => {
-                        let unit = if kind % 6 == 3 { 1_000 } else { 1_000_000_000 };
+                        let unit = if kind % 7 == 3 { 1_000 } else { 1_000_000_000 };
                         let step = (u64::from(n) * unit).min((1 << 62) - mock.value());
                         mock.increment(step);
                     }
@@ -189,6 +251,7 @@ fuzz_target!(|input: Input| {
                         let s = cb.snapshot();
                         assert_eq!(s.total_calls, s.total_successes + s.total_failures);
                         assert!((0.0..=100.0).contains(&s.error_rate));
+                        assert!((0.0..=100.0).contains(&s.slow_call_rate));
                         let _ = cb.state();
                     }
                 }

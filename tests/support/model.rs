@@ -90,7 +90,7 @@ impl ModelBackoff {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         let u = (z >> 11) as f64 / (1u64 << 53) as f64;
-        ((capped * (1.0 - self.jitter * u)) as u64).clamp(1, u64::MAX - 1)
+        ((capped * (1.0 - self.jitter * u)).round() as u64).clamp(1, u64::MAX - 1)
     }
 }
 
