@@ -718,11 +718,19 @@ impl CircuitBreaker {
     /// took `slow_call_duration_threshold` or longer and its CLOSED state
     /// is still current, its slow count and the slow-call trip.
     fn timed_verdict(&self, admitted: u64, start: u64, outcome: Option<Outcome>) {
-        let now = self.clock.now();
-        match outcome {
-            Some(outcome) => self.closed_verdict(admitted, outcome),
-            None => self.ignore(admitted, false),
-        }
+        // A Precise success reads the clock once, for both uses.
+        let now = if outcome == Some(Outcome::Success) && !self.clock.coarse() {
+            let raw = self.clock.precise_raw();
+            self.precise_success_at(admitted, raw);
+            self.clock.nanos_of_raw(raw)
+        } else {
+            let now = self.clock.now();
+            match outcome {
+                Some(outcome) => self.closed_verdict(admitted, outcome),
+                None => self.ignore(admitted, false),
+            }
+            now
+        };
         if now.saturating_sub(start) < self.config.slow_nanos {
             return;
         }
@@ -781,23 +789,29 @@ impl CircuitBreaker {
                     }
                     self.reset_consecutive(era, consecutive);
                 } else {
-                    let raw = self.clock.precise_raw();
-                    let Some((era, consecutive)) = self.current_success(admitted) else {
-                        return;
-                    };
-                    let t = self.clock.since_origin_wrapping(raw);
-                    let bucket = self.clock.bucket();
-                    if !self
-                        .window
-                        .record_in_hinted_bucket(t, bucket, era as u8, Outcome::Success)
-                    {
-                        self.success_off_the_hint(raw, era);
-                    }
-                    self.reset_consecutive(era, consecutive);
+                    self.precise_success_at(admitted, self.clock.precise_raw());
                 }
             }
             Outcome::Failure => self.closed_failure(admitted),
         }
+    }
+
+    /// A Precise success of a call admitted under `admitted`, at the raw
+    /// clock reading `raw`.
+    #[inline(always)]
+    fn precise_success_at(&self, admitted: u64, raw: u64) {
+        let Some((era, consecutive)) = self.current_success(admitted) else {
+            return;
+        };
+        let t = self.clock.since_origin_wrapping(raw);
+        let bucket = self.clock.bucket();
+        if !self
+            .window
+            .record_in_hinted_bucket(t, bucket, era as u8, Outcome::Success)
+        {
+            self.success_off_the_hint(raw, era);
+        }
+        self.reset_consecutive(era, consecutive);
     }
 
     /// A failure of a call admitted under the CLOSED word `admitted`: if it

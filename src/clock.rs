@@ -243,6 +243,12 @@ impl BreakerClock {
         raw.wrapping_sub(self.origin_raw)
     }
 
+    /// [`now`](Self::now) at the precise reading `raw` (Precise mode).
+    #[inline]
+    pub(crate) fn nanos_of_raw(&self, raw: u64) -> u64 {
+        self.clock.delta_as_nanos(self.origin_raw, raw)
+    }
+
     /// `raw` in ticks since the origin; 0 before it (as
     /// [`precise_ticks`](Self::precise_ticks)).
     #[inline]
