@@ -263,6 +263,18 @@
 //!   already moved past and reused (its thread read the clock just before
 //!   another thread's reading started a new bucket, or the clock went back)
 //!   counts in the totals but not in the window.
+//! * Slow calls (with a slow-call threshold) are timed only when admitted
+//!   while CLOSED through the wrappers or a [`Permit`]: half-open probes
+//!   are judged by their verdicts alone, and the unticketed API carries no
+//!   admission time. An explicit [`Permit::ignore`] is never slow; a call
+//!   abandoned slow is, whatever [`Builder::abandoned`] says. The slow-call
+//!   rate is judged when a slow call is recorded, as the error rate is
+//!   when a failure is.
+//! * An open backoff's jitter is drawn once per opening, from the opening
+//!   and a random number drawn for each breaker, so breakers that open together
+//!   probe at different times, and every caller sees the same
+//!   `retry_after`. A multiplier on [`Backoff::constant`] is a
+//!   configuration error rather than ignored.
 //!
 //! # Feature flags
 //!
@@ -273,14 +285,16 @@
 //!
 //! A closed-state success takes no lock, allocates nothing, makes no system
 //! call, and writes no cache line that other threads write. On a 2-vCPU AMD
-//! EPYC VM, a successful `call` costs about 1.0× the time of its floor (a
+//! EPYC VM, a successful `call` costs about 1.04× the time of its floor (a
 //! TSC read plus a relaxed add on the thread's own cache line) with the
-//! default [`ClockMode::Precise`], and about 1.6× a bare relaxed add with
+//! default [`ClockMode::Precise`], and about 1.2× a bare relaxed add with
 //! [`ClockMode::Recent`]. From one thread to two, throughput grows about
-//! 1.97×, while a `Mutex` breaker's falls to about a tenth (fusebox is then
-//! 13× to 40× faster). A rejection while OPEN costs 3 ns (`Recent`) to
-//! 11 ns (`Precise`). A default breaker owns about 2.8 KiB on 2 cores (at
-//! most about 9 KiB on many). See BENCHMARKS.md in the repository for the
+//! 1.9×, while a `Mutex` breaker's falls to about a third (fusebox is then
+//! 14× to 24× faster). A rejection while OPEN costs about 7 ns (`Recent`)
+//! to 12 ns (`Precise`). A slow-call threshold costs one more clock read per
+//! call (about 2.1× the floor with `Precise`), and a classifier nothing
+//! measurable. A default breaker owns about 2.9 KiB on 2 cores (at most
+//! about 9 KiB on many). See BENCHMARKS.md in the repository for the
 //! method, every group and the other crates.
 //!
 //! # How it works inside
