@@ -70,11 +70,7 @@ pub(crate) fn error_rate_trips(
     min_calls: u32,
     threshold: f64,
 ) -> Option<Trip> {
-    if calls < u64::from(min_calls) || calls == 0 {
-        return None;
-    }
-    let rate = error_rate(failures, calls);
-    (rate >= threshold).then_some(Trip::ErrorRate {
+    rate_reached(failures, calls, min_calls, threshold).map(|rate| Trip::ErrorRate {
         failures,
         calls,
         rate,
@@ -89,16 +85,22 @@ pub(crate) fn slow_rate_trips(
     min_calls: u32,
     threshold: f64,
 ) -> Option<Trip> {
-    if calls < u64::from(min_calls) || calls == 0 {
-        return None;
-    }
-    let rate = error_rate(slow, calls);
-    (rate >= threshold).then_some(Trip::SlowCallRate {
+    rate_reached(slow, calls, min_calls, threshold).map(|rate| Trip::SlowCallRate {
         slow,
         calls,
         rate,
         threshold,
     })
+}
+
+/// The percentage of `calls` that `count` is, if the window holds at least
+/// `min_calls` calls and it reaches `threshold`.
+fn rate_reached(count: u64, calls: u64, min_calls: u32, threshold: f64) -> Option<f64> {
+    if calls < u64::from(min_calls) || calls == 0 {
+        return None;
+    }
+    let rate = error_rate(count, calls);
+    (rate >= threshold).then_some(rate)
 }
 
 /// The failure percentage of a window, 0.0 for an empty one.
