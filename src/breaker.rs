@@ -681,17 +681,6 @@ impl CircuitBreaker {
 
     // ---- verdicts --------------------------------------------------------
 
-    /// A verdict, by ticket and kind (the loom models' detached permits).
-    #[cfg(fusebox_loom)]
-    #[inline(always)]
-    pub(crate) fn verdict(&self, ticket: u64, probe: bool, outcome: Outcome) {
-        if probe {
-            self.probe_verdict(ticket, outcome);
-        } else {
-            self.closed_verdict(ticket, outcome);
-        }
-    }
-
     /// A [`Permit`]'s verdict: `meta` tells an untimed CLOSED permit (the
     /// common case, one test) from a probe or a timed one.
     #[inline(always)]

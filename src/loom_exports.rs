@@ -87,7 +87,7 @@ use crate::Permit;
 pub struct Detached {
     breaker: Arc<CircuitBreaker>,
     ticket: u64,
-    probe: bool,
+    meta: u64,
     done: bool,
 }
 
@@ -95,24 +95,23 @@ impl Detached {
     /// Detaches `permit` from its borrow of `breaker`.
     ///
     pub fn new(breaker: &Arc<CircuitBreaker>, permit: Permit<'_>) -> Detached {
-        let probe = permit.is_probe();
-        let ticket = permit.ticket();
+        let (ticket, meta) = (permit.ticket(), permit.meta());
         permit.forget();
         Detached {
             breaker: breaker.clone(),
             ticket,
-            probe,
+            meta,
             done: false,
         }
     }
 
     pub fn is_probe(&self) -> bool {
-        self.probe
+        self.meta == crate::permit::PROBE
     }
 
     /// A probe's half-open generation; a CLOSED permit's era.
     pub fn generation(&self) -> u64 {
-        if self.probe {
+        if self.is_probe() {
             self.ticket
         } else {
             crate::state::Word::unpack(self.ticket).era
@@ -122,23 +121,20 @@ impl Detached {
     pub fn success(mut self) {
         self.done = true;
         self.breaker
-            .verdict(self.ticket, self.probe, Outcome::Success);
+            .permit_verdict(self.ticket, self.meta, Outcome::Success);
     }
 
     pub fn failure(mut self) {
         self.done = true;
         self.breaker
-            .verdict(self.ticket, self.probe, Outcome::Failure);
+            .permit_verdict(self.ticket, self.meta, Outcome::Failure);
     }
 }
 
 impl Drop for Detached {
     fn drop(&mut self) {
         if !self.done {
-            self.breaker.abandon(
-                self.ticket,
-                if self.probe { crate::permit::PROBE } else { 0 },
-            );
+            self.breaker.abandon(self.ticket, self.meta);
         }
     }
 }

@@ -100,6 +100,12 @@ impl<'a> Permit<'a> {
         self.ticket
     }
 
+    /// The permit's kind and admission time (see the `meta` field).
+    #[cfg(fusebox_loom)]
+    pub(crate) fn meta(&self) -> u64 {
+        self.meta
+    }
+
     /// The call succeeded.
     #[inline]
     pub fn success(self) {
