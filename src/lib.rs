@@ -290,8 +290,8 @@
 //! default [`ClockMode::Precise`], and about 1.2× a bare relaxed add with
 //! [`ClockMode::Recent`]. From one thread to two, throughput grows about
 //! 1.9×, while a `Mutex` breaker's falls to about a third (fusebox is then
-//! 14× to 24× faster). A rejection while OPEN costs about 7 ns (`Recent`)
-//! to 12 ns (`Precise`). A slow-call threshold costs one more clock read per
+//! 17× to 26× faster). A rejection while OPEN costs about 6 ns (`Recent`)
+//! to 10 ns (`Precise`). A slow-call threshold costs one more clock read per
 //! call (about 2.1× the floor with `Precise`), and a classifier nothing
 //! measurable. A default breaker owns about 2.9 KiB on 2 cores (at most
 //! about 9 KiB on many). See BENCHMARKS.md in the repository for the
