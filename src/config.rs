@@ -1,4 +1,5 @@
-//! `Builder` in, validated `Config` out (SPEC §2).
+//! `Builder` in, validated `Config` out: every setting checked against its
+//! valid range, with a `ConfigError` naming the first one outside it.
 
 use std::fmt;
 #[cfg(not(miri))]

@@ -1,5 +1,5 @@
-//! Any builder input: `build()` never panics, accepts exactly what SPEC §2's
-//! "valid" column allows, and a `ConfigError` names the first invalid
+//! Any builder input: `build()` never panics, accepts exactly what the documented
+//! valid ranges allow (the 0.1 settings, then the 0.2 ones), and a `ConfigError` names the first invalid
 //! setting (in the table's order) at the start of its message. A breaker
 //! that builds survives a few calls, snapshots and clock steps.
 
@@ -116,7 +116,7 @@ fuzz_target!(|input: Input| {
     let min_calls = input.min_calls.as_ref().map_or(10, Count::value);
     let buckets = input.buckets.as_ref().map_or(10, Count::value);
 
-    // SPEC §2, in the table's order.
+    // The 0.1 settings, in the order `build` checks them.
     let checks: [(&str, bool); 8] = [
         (
             "error_threshold_percentage",
