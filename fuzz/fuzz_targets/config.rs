@@ -1,6 +1,7 @@
 //! Any builder input: `build()` never panics, accepts exactly what the documented
-//! valid ranges allow (the 0.1 settings, then the 0.2 ones), and a `ConfigError` names the first invalid
-//! setting (in the table's order) at the start of its message. A breaker
+//! valid ranges allow (the 0.1 settings, then the 0.2 ones), and a
+//! `ConfigError` names the first invalid setting (in the order `build`
+//! checks them) at the start of its message. A breaker
 //! that builds survives a few calls, snapshots and clock steps.
 
 #![no_main]
